@@ -1,0 +1,135 @@
+/*
+ * vrange.h - volatile ranges for stock Linux (libvrange).
+ *
+ * This is the only installed header of libvrange. Memory marked volatile
+ * holds data the application can regenerate: under memory pressure the
+ * kernel may discard its pages instead of swapping or killing the process.
+ * Before using the memory again the application marks it non-volatile and
+ * learns, page by page, whether anything was discarded ("purged").
+ *
+ * Conventions, shared by every function below:
+ *  - Addresses must be page aligned; lengths are rounded up to whole pages,
+ *    as madvise(2) does. A zero length succeeds and does nothing.
+ *  - Failure returns -1 with errno set exactly as madvise(2) would set it
+ *    (EINVAL: unaligned address, overflowing length, bad mode or flags, or a
+ *    mapping MADV_FREE cannot take such as a shared or file mapping, mlocked
+ *    or hugetlb memory; ENOMEM: part of the range is not mapped), and then
+ *    nothing was changed.
+ *  - Purge reporting is exact per page: unmarking a sub-range reports only
+ *    pages inside it, and a page lost while volatile is reported lost even if
+ *    it was marked volatile again before being unmarked.
+ *  - A purged page reads as zeros after it is marked non-volatile; a page that
+ *    survived keeps every byte. Once non-volatile, a page stays resident until
+ *    it is marked volatile again.
+ *  - Do not read or write a page while it is volatile: its first word holds a
+ *    purge cookie. A page written while volatile is reported purged and keeps
+ *    what was written.
+ *
+ * See vrange(3) for the full contract, the backends and the configuration.
+ */
+#ifndef VRANGE_H
+#define VRANGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define VRANGE_EXPORT __attribute__((visibility("default")))
+#else
+#define VRANGE_EXPORT
+#endif
+
+/* Modes of vrange(), numbered as in the v10 kernel patch. */
+#define VRANGE_VOLATILE     0
+#define VRANGE_NONVOLATILE  1
+/* Spelling used by the v10 test suite. */
+#define VRANGE_NOVOLATILE   VRANGE_NONVOLATILE
+
+/*
+ * vrange - mark [start, start + len) volatile or non-volatile.
+ *
+ * Same shape as the v10 system call. Returns the number of bytes processed
+ * (len rounded up to whole pages), or -1 and errno with nothing changed.
+ * With VRANGE_NONVOLATILE and a non-NULL purged, *purged is set to 1 if any
+ * page in the range was purged while volatile and to 0 otherwise (exact per
+ * page, unlike v10's per-range flag); purged is ignored with VRANGE_VOLATILE.
+ *
+ * Thread-safe. Not async-signal-safe.
+ */
+VRANGE_EXPORT ssize_t vrange(void *start, size_t len, int mode, int *purged);
+
+/*
+ * vrange_mark_volatile - let the kernel discard [addr, addr + len) under
+ * memory pressure. flags must be 0. Marking a page that is already volatile
+ * keeps its history (a page already lost stays reported lost).
+ * Returns 0, or -1 and errno with nothing changed.
+ *
+ * Thread-safe. Not async-signal-safe.
+ */
+VRANGE_EXPORT int vrange_mark_volatile(void *addr, size_t len, unsigned flags);
+
+/*
+ * vrange_mark_nonvolatile - make [addr, addr + len) ordinary memory again.
+ * If purged is not NULL, *purged is 1 if any page of the range was purged
+ * while volatile, else 0. Pages of the range that were not volatile are left
+ * alone and count as intact. Returns 0, or -1 and errno with nothing changed.
+ *
+ * Thread-safe. Not async-signal-safe.
+ */
+VRANGE_EXPORT int vrange_mark_nonvolatile(void *addr, size_t len, int *purged);
+
+/*
+ * vrange_mark_nonvolatile_vec - as vrange_mark_nonvolatile(), reporting per
+ * page: vec (one byte per page of the rounded length, as for mincore(2))
+ * receives vec[i] = 1 if page i was purged, else 0. Returns the number of
+ * purged pages, or -1 and errno (EFAULT if vec is NULL) with nothing changed.
+ *
+ * Thread-safe. Not async-signal-safe.
+ */
+VRANGE_EXPORT ssize_t vrange_mark_nonvolatile_vec(void *addr, size_t len,
+                                                  unsigned char *vec);
+
+/* Counters since start-up, and the state now. */
+struct vrange_stats {
+	uint64_t volatile_bytes;   /* bytes volatile now */
+	uint64_t volatile_ranges;  /* ranges volatile now (maximal runs) */
+	uint64_t pages_marked;     /* pages made volatile (re-marks count again) */
+	uint64_t pages_unmarked;   /* volatile pages made non-volatile */
+	uint64_t pages_purged;     /* pages reported purged at unmark */
+	uint64_t pages_refilled;   /* pages refilled by a refill callback */
+	uint64_t sigbus_taken;     /* faults on purged pages taken by the library */
+	uint64_t budget_purges;    /* pages purged by the budget tracker */
+	uint64_t pages_dropped;    /* volatile pages forgotten by munmap, mremap
+	                              or a mapping placed over them */
+	char backend[16];          /* name of the backend in use */
+	char selection[256];       /* why earlier backends were refused */
+};
+
+/*
+ * vrange_get_stats - copy the statistics into *out. Returns 0, or -1 and
+ * EFAULT if out is NULL. Counters are read one by one without a lock, so a
+ * snapshot taken while other threads work may mix instants.
+ *
+ * Thread-safe. Async-signal-safe.
+ */
+VRANGE_EXPORT int vrange_get_stats(struct vrange_stats *out);
+
+/*
+ * vrange_backend - name of the backend chosen at start-up: "native",
+ * "cookie" or "eager". The string is static.
+ *
+ * Thread-safe. Async-signal-safe once the library is initialised (any call
+ * into it, or its constructor, initialises it).
+ */
+VRANGE_EXPORT const char *vrange_backend(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VRANGE_H */

@@ -1,0 +1,55 @@
+/*
+ * backend.h - the contract between the core and a backend.
+ *
+ * A backend decides how volatile pages are given to the kernel and how a
+ * purge is detected. The core validates arguments and the mapping, holds the
+ * registry lock, and calls one of these; the backend keeps the registry's
+ * page state (registry.h) true. Page numbers, not addresses, throughout.
+ * Every operation returns 0 (or a count) or a negative errno, and on error
+ * leaves memory and registry as they were.
+ */
+#ifndef VR_BACKEND_H
+#define VR_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "registry.h"
+
+typedef struct vr_backend_s {
+	const char *name;
+	/* Once at start-up: 0 if this backend works here, else a negative
+	 * errno and a sentence in why saying what the probe found. */
+	int (*probe)(char *why, size_t len);
+	/* Makes [lo, hi) volatile. vma_kind is VR_VMA_OK or VR_VMA_READONLY. */
+	int (*mark)(uintptr_t lo, uintptr_t hi, int vma_kind);
+	/* Makes [lo, hi) non-volatile; vec (hi - lo bytes, or NULL) gets 1 per
+	 * purged page. Returns the number of purged pages. */
+	ssize_t (*unmark)(uintptr_t lo, uintptr_t hi, int vma_kind,
+	                  unsigned char *vec);
+	/* Memory of [lo, hi) is about to stop being writable (mprotect):
+	 * settle every cookie now, keeping what was lost, so that later
+	 * operations never write there. */
+	void (*resolve)(uintptr_t lo, uintptr_t hi);
+} vr_backend_t;
+
+extern const vr_backend_t vr_backend_native;
+extern const vr_backend_t vr_backend_cookie;
+extern const vr_backend_t vr_backend_eager;
+
+/* The backend chosen at start-up (init.c). */
+extern const vr_backend_t *vr_backend_cur;
+
+/*
+ * Shared by the backends: volatile state without a cookie in memory
+ * (eager marking; read-only memory under the cookie backend). MADV_DONTNEED
+ * discards [lo, hi) now and every page is recorded lost and bare.
+ */
+int vr_mark_bare_locked(uintptr_t lo, uintptr_t hi);
+
+/* Reports and forgets [lo, hi) where only registry bits tell the truth (no
+ * page has a cookie): vec gets each page's lost bit. */
+ssize_t vr_unmark_bare_locked(uintptr_t lo, uintptr_t hi, unsigned char *vec);
+
+#endif /* VR_BACKEND_H */

@@ -1,0 +1,141 @@
+/*
+ * backend_native.c - the vrange system call of a kernel carrying the v10
+ * patch set (never merged).
+ *
+ * The patch used x86-64 system call number 314. Since Linux 3.14 that number
+ * is sched_setattr, so the probe never calls it on such a kernel: it refuses
+ * from the kernel version alone. On an older kernel it makes a zero-length
+ * VRANGE_NONVOLATILE call, which a vrange kernel answers with 0 and any
+ * other with ENOSYS. The kernel reports purges per call, not per page, so a
+ * purged unmark reports every page of the call that was volatile.
+ *
+ * Entry point: vr_backend_native.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "backend.h"
+#include "glue.h"
+#include "registry.h"
+#include "vrange.h"
+
+#if defined(__x86_64__)
+#define NR_VRANGE 314
+#endif
+
+#ifdef NR_VRANGE
+static long sys_vrange(uintptr_t start, size_t len, int mode, int *purged)
+{
+	return vr_sys6(NR_VRANGE, (long)start, (long)len, mode, (long)purged, 0, 0);
+}
+#endif
+
+static int native_probe(char *why, size_t len)
+{
+#ifndef NR_VRANGE
+	snprintf(why, len, "the v10 patch defined a system call number for x86-64 only");
+	return -ENOSYS;
+#else
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+	if (uname(&u) != 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2) {
+		snprintf(why, len, "cannot read the kernel version");
+		return -ENOSYS;
+	}
+	if (major > 3 || (major == 3 && minor >= 14)) {
+		snprintf(why, len,
+		         "Linux %u.%u: system call %d is sched_setattr since 3.14, and no "
+		         "merged kernel has vrange", major, minor, NR_VRANGE);
+		return -ENOSYS;
+	}
+	int purged = 0;
+	long r = sys_vrange(0, 0, VRANGE_NONVOLATILE, &purged);
+	if (r != 0) {
+		snprintf(why, len, "Linux %u.%u has no vrange system call (%s)", major,
+		         minor, strerror((int)-r));
+		return (int)r;
+	}
+	snprintf(why, len, "Linux %u.%u answers the vrange system call", major, minor);
+	return 0;
+#endif
+}
+
+static int native_mark(uintptr_t lo, uintptr_t hi, int vma_kind)
+{
+#ifdef NR_VRANGE
+	(void)vma_kind;
+	for (uintptr_t vpn = lo; vpn < hi;) {
+		vr_seg_t seg;
+		vr_registry_seg_locked(vpn, hi, true, &seg);
+		if (!seg.leaf) {
+			vr_registry_trim_locked(lo, hi);
+			return -ENOMEM;
+		}
+		vpn += seg.n;
+	}
+	int purged = 0;
+	long r = sys_vrange(vr_addr(lo), vr_addr(hi - lo), VRANGE_VOLATILE, &purged);
+	if (r < 0) {
+		vr_registry_trim_locked(lo, hi);
+		return (int)r;
+	}
+	/* The kernel keeps the truth; the registry mirrors which pages are
+	 * volatile (statistics, ranges), with no cookie in memory. */
+	for (uintptr_t vpn = lo; vpn < hi;) {
+		vr_seg_t seg;
+		vr_registry_seg_locked(vpn, hi, false, &seg);
+		uint64_t mask = vr_seg_mask(&seg);
+		vr_registry_set_locked(&seg, mask, 0, mask);
+		vpn += seg.n;
+	}
+	return 0;
+#else
+	return -ENOSYS;
+#endif
+}
+
+static ssize_t native_unmark(uintptr_t lo, uintptr_t hi, int vma_kind,
+                             unsigned char *vec)
+{
+#ifdef NR_VRANGE
+	(void)vma_kind;
+	int purged = 0;
+	long r = sys_vrange(vr_addr(lo), vr_addr(hi - lo), VRANGE_NONVOLATILE, &purged);
+	if (r < 0)
+		return r;
+	if (purged) {
+		/* Per call, not per page: every volatile page may be lost. */
+		for (uintptr_t vpn = lo; vpn < hi;) {
+			vr_seg_t seg;
+			vr_registry_seg_locked(vpn, hi, false, &seg);
+			if (seg.leaf) {
+				uint64_t m = seg.leaf->vol & vr_seg_mask(&seg);
+				__atomic_store_n(&seg.leaf->lost, seg.leaf->lost | m,
+				                 __ATOMIC_RELAXED);
+			}
+			vpn += seg.n;
+		}
+	}
+	return vr_unmark_bare_locked(lo, hi, vec);
+#else
+	return -ENOSYS;
+#endif
+}
+
+static void native_resolve(uintptr_t lo, uintptr_t hi)
+{
+	/* The kernel keeps the pages' state; nothing is in memory. */
+	(void)lo;
+	(void)hi;
+}
+
+const vr_backend_t vr_backend_native = {
+	.name = "native",
+	.probe = native_probe,
+	.mark = native_mark,
+	.unmark = native_unmark,
+	.resolve = native_resolve,
+};

@@ -1,0 +1,34 @@
+/*
+ * options.h - run-time options, read once from the environment.
+ *
+ * Every option lives in the one table of options.c: its variable, its type,
+ * its default and its help text. vr_options_read() fills the opt_* globals;
+ * nothing else reads the environment.
+ */
+#ifndef VR_OPTIONS_H
+#define VR_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* VRANGE_BACKEND: "" (automatic), "native", "cookie" or "eager". */
+extern char opt_backend[16];
+/* VRANGE_DEBUG: print the backend choice and other diagnostics. */
+extern bool opt_debug;
+/* VRANGE_STATS: print the statistics to stderr at exit. */
+extern bool opt_stats;
+
+/*
+ * Reads every option with getenv_fn (getenv, or a test's own). A value that
+ * does not parse keeps the default and is reported with vr_warn.
+ * Returns the number of values rejected.
+ */
+int vr_options_read(const char *(*getenv_fn)(const char *name));
+
+/* Resets every option to its default (tests). */
+void vr_options_reset(void);
+
+/* Writes "NAME=value (help)" lines for every option into buf. */
+size_t vr_options_describe(char *buf, size_t len);
+
+#endif /* VR_OPTIONS_H */

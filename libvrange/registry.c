@@ -1,0 +1,473 @@
+/*
+ * registry.c - the registry of volatile pages (see registry.h).
+ *
+ * Entry points: vr_registry_seg_locked, vr_registry_set_locked,
+ * vr_registry_clear_locked, vr_registry_move_locked (writers, under the
+ * lock); vr_registry_any, vr_registry_page (lock-free readers);
+ * vr_registry_range_at, counters, fork handlers.
+ *
+ * Layout of a page number (vpn): bits 0-5 select the page in a leaf; the
+ * leaf index (vpn >> 6) selects, from the top, a slot of the static top
+ * array (bits 30 and up of the leaf index) and then one of 1024 slots in
+ * each of three node levels. With 4 KiB pages a vpn has at most 52 bits,
+ * so the top array needs 2^16 slots (512 KiB of bss, touched only where
+ * used).
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <urcu/urcu-bp.h>
+
+#include "glue.h"
+#include "log.h"
+#include "registry.h"
+
+#define NODE_BITS 10
+#define NODE_SLOTS (1u << NODE_BITS)
+#define TOP_SHIFT (3 * NODE_BITS)
+#define TOP_SLOTS (1u << 16)
+
+typedef struct vr_node_s {
+	void *slot[NODE_SLOTS];
+} vr_node_t;
+
+static vr_node_t *top[TOP_SLOTS];
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Counters, written under the lock and read without it. */
+static size_t reg_npages;
+static size_t reg_nranges;
+static size_t reg_nleaves;
+
+/* Leaves unlinked but possibly still seen by a reader, and leaves that
+ * waited out a grace period and can be reused. */
+static vr_leaf_t *retired;
+static size_t nretired;
+static vr_leaf_t *freelist;
+
+#define RETIRE_BATCH 64
+
+/* --- metadata memory: mmap'd chunks, bump allocated, never unmapped ----- */
+
+static char *arena_cur;
+static char *arena_end;
+
+#define ARENA_CHUNK (1u << 20)
+
+static void *meta_alloc(size_t size)
+{
+	size = (size + 63) & ~(size_t)63;
+	if ((size_t)(arena_end - arena_cur) < size) {
+		size_t len = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+		char *p = vr_mmap_anon(len);
+		if (!p)
+			return NULL;
+		arena_cur = p;
+		arena_end = p + len;
+	}
+	void *r = arena_cur;
+	arena_cur += size;
+	return r;
+}
+
+/* --- tree walk ----------------------------------------------------------- */
+
+#define LOAD(p) rcu_dereference(p)
+
+static vr_leaf_t *leaf_lookup(uintptr_t li)
+{
+	vr_node_t *n1 = LOAD(top[li >> TOP_SHIFT]);
+	if (!n1)
+		return NULL;
+	vr_node_t *n2 = LOAD(n1->slot[(li >> (2 * NODE_BITS)) & (NODE_SLOTS - 1)]);
+	if (!n2)
+		return NULL;
+	vr_node_t *n3 = LOAD(n2->slot[(li >> NODE_BITS) & (NODE_SLOTS - 1)]);
+	if (!n3)
+		return NULL;
+	return LOAD(n3->slot[li & (NODE_SLOTS - 1)]);
+}
+
+/* The slot that holds leaf li, creating the nodes above it (locked). */
+static void **leaf_slot_create(uintptr_t li)
+{
+	void **slot = (void **)&top[li >> TOP_SHIFT];
+	for (int level = 2; level >= 0; level--) {
+		vr_node_t *n = *slot;
+		if (!n) {
+			/* A fresh mapping is zero-filled: every slot starts NULL. */
+			n = meta_alloc(sizeof *n);
+			if (!n)
+				return NULL;
+			memset(n, 0, sizeof *n);
+			rcu_set_pointer(slot, n);
+		}
+		slot = &n->slot[(li >> (level * NODE_BITS)) & (NODE_SLOTS - 1)];
+	}
+	return slot;
+}
+
+static void **leaf_slot(uintptr_t li)
+{
+	vr_node_t *n1 = top[li >> TOP_SHIFT];
+	if (!n1)
+		return NULL;
+	vr_node_t *n2 = n1->slot[(li >> (2 * NODE_BITS)) & (NODE_SLOTS - 1)];
+	if (!n2)
+		return NULL;
+	vr_node_t *n3 = n2->slot[(li >> NODE_BITS) & (NODE_SLOTS - 1)];
+	if (!n3)
+		return NULL;
+	return &n3->slot[li & (NODE_SLOTS - 1)];
+}
+
+/*
+ * The first leaf index >= li and < limit that has a leaf, or limit. Skips
+ * missing nodes whole, so that a lookup over a huge munmap costs by what
+ * is registered there, not by its size.
+ */
+static uintptr_t next_leaf(uintptr_t li, uintptr_t limit, vr_leaf_t **out)
+{
+	while (li < limit) {
+		vr_node_t *n1 = LOAD(top[li >> TOP_SHIFT]);
+		if (!n1) {
+			li = ((li >> TOP_SHIFT) + 1) << TOP_SHIFT;
+			continue;
+		}
+		vr_node_t *n2 = LOAD(n1->slot[(li >> (2 * NODE_BITS)) & (NODE_SLOTS - 1)]);
+		if (!n2) {
+			li = ((li >> (2 * NODE_BITS)) + 1) << (2 * NODE_BITS);
+			continue;
+		}
+		vr_node_t *n3 = LOAD(n2->slot[(li >> NODE_BITS) & (NODE_SLOTS - 1)]);
+		if (!n3) {
+			li = ((li >> NODE_BITS) + 1) << NODE_BITS;
+			continue;
+		}
+		vr_leaf_t *leaf = LOAD(n3->slot[li & (NODE_SLOTS - 1)]);
+		if (leaf) {
+			*out = leaf;
+			return li;
+		}
+		li++;
+	}
+	*out = NULL;
+	return limit;
+}
+
+static vr_leaf_t *leaf_new(void)
+{
+	vr_leaf_t *leaf = freelist;
+	if (leaf)
+		freelist = leaf->next;
+	else
+		leaf = meta_alloc(sizeof *leaf);
+	if (!leaf)
+		return NULL;
+	leaf->vol = leaf->lost = leaf->bare = leaf->pend = 0;
+	leaf->next = NULL;
+	reg_nleaves++;
+	return leaf;
+}
+
+/* Unlinks an empty leaf; it is reused after the next grace period. */
+static void leaf_retire(uintptr_t li, vr_leaf_t *leaf)
+{
+	void **slot = leaf_slot(li);
+	vr_assert(slot && *slot == leaf);
+	rcu_set_pointer(slot, NULL);
+	leaf->next = retired;
+	retired = leaf;
+	reg_nleaves--;
+	if (++nretired >= RETIRE_BATCH) {
+		/* Readers take no lock, so the only way to know none still
+		 * holds one of these leaves is to wait for a grace period. */
+		urcu_bp_synchronize_rcu();
+		while (retired) {
+			vr_leaf_t *l = retired;
+			retired = l->next;
+			l->next = freelist;
+			freelist = l;
+		}
+		nretired = 0;
+	}
+}
+
+/* --- counting pages and ranges ------------------------------------------- */
+
+static uint64_t vol_bits(uintptr_t li)
+{
+	vr_leaf_t *leaf = leaf_lookup(li);
+	return leaf ? __atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) : 0;
+}
+
+static bool page_vol(uintptr_t vpn)
+{
+	return (vol_bits(vpn >> VR_LEAF_SHIFT) >> (vpn & (VR_LEAF_PAGES - 1))) & 1;
+}
+
+/* Pages p in [lo, hi) that start a range: volatile, and p - 1 is not. */
+static size_t count_starts(uintptr_t lo, uintptr_t hi)
+{
+	size_t n = 0;
+	uint64_t carry = lo > 0 && page_vol(lo - 1);
+	for (uintptr_t vpn = lo; vpn < hi;) {
+		unsigned first = vpn & (VR_LEAF_PAGES - 1);
+		uintptr_t cnt = VR_LEAF_PAGES - first;
+		if (cnt > hi - vpn)
+			cnt = hi - vpn;
+		uint64_t v = vol_bits(vpn >> VR_LEAF_SHIFT);
+		uint64_t mask = (cnt == 64 ? ~0ull : (1ull << cnt) - 1) << first;
+		uint64_t prev = (v << 1) | (carry << first);
+		n += (size_t)__builtin_popcountll(v & ~prev & mask);
+		carry = (v >> (first + cnt - 1)) & 1;
+		vpn += cnt;
+	}
+	return n;
+}
+
+/* --- public (internal) interface ----------------------------------------- */
+
+void vr_registry_init(void)
+{
+}
+
+void vr_registry_lock(void)
+{
+	pthread_mutex_lock(&reg_lock);
+}
+
+void vr_registry_unlock(void)
+{
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void vr_registry_atfork_prepare(void)
+{
+	pthread_mutex_lock(&reg_lock);
+	urcu_bp_before_fork();
+}
+
+void vr_registry_atfork_parent(void)
+{
+	urcu_bp_after_fork_parent();
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void vr_registry_atfork_child(void)
+{
+	urcu_bp_after_fork_child();
+	/* The child has one thread: the lock is made anew rather than
+	 * unlocked by a thread that is not its owner. The registry itself
+	 * came along in the copied address space, with no work per page. */
+	pthread_mutex_init(&reg_lock, NULL);
+}
+
+void vr_registry_read_begin(void)
+{
+	urcu_bp_read_lock();
+}
+
+void vr_registry_read_end(void)
+{
+	urcu_bp_read_unlock();
+}
+
+void vr_registry_seg_locked(uintptr_t vpn, uintptr_t end, bool create,
+                            vr_seg_t *seg)
+{
+	uintptr_t li = vpn >> VR_LEAF_SHIFT;
+	seg->vpn = vpn;
+	seg->first = vpn & (VR_LEAF_PAGES - 1);
+	uintptr_t room = VR_LEAF_PAGES - seg->first;
+	seg->n = (unsigned)(end - vpn < room ? end - vpn : room);
+	seg->leaf = leaf_lookup(li);
+	if (seg->leaf || !create)
+		return;
+	void **slot = leaf_slot_create(li);
+	if (!slot)
+		return;
+	vr_leaf_t *leaf = leaf_new();
+	if (!leaf)
+		return;
+	rcu_set_pointer(slot, leaf);
+	seg->leaf = leaf;
+}
+
+void vr_registry_set_locked(const vr_seg_t *seg, uint64_t mask,
+                            uint64_t lost_bits, uint64_t bare_bits)
+{
+	vr_leaf_t *leaf = seg->leaf;
+	uintptr_t lo = seg->vpn, hi = seg->vpn + seg->n;
+	size_t s0 = count_starts(lo, hi + 1);
+	uint64_t old = leaf->vol;
+	__atomic_store_n(&leaf->lost, leaf->lost | (lost_bits & mask), __ATOMIC_RELAXED);
+	__atomic_store_n(&leaf->bare, (leaf->bare & ~mask) | (bare_bits & mask),
+	                 __ATOMIC_RELAXED);
+	__atomic_store_n(&leaf->vol, old | mask, __ATOMIC_RELEASE);
+	reg_npages += (size_t)__builtin_popcountll(mask & ~old);
+	reg_nranges += count_starts(lo, hi + 1) - s0;
+}
+
+size_t vr_registry_clear_locked(uintptr_t lo, uintptr_t hi)
+{
+	size_t cleared = 0;
+	uintptr_t li = lo >> VR_LEAF_SHIFT, limit = ((hi - 1) >> VR_LEAF_SHIFT) + 1;
+	if (hi <= lo)
+		return 0;
+	for (;;) {
+		vr_leaf_t *leaf;
+		li = next_leaf(li, limit, &leaf);
+		if (!leaf)
+			break;
+		uintptr_t base = li << VR_LEAF_SHIFT;
+		uintptr_t a = base > lo ? base : lo;
+		uintptr_t b = base + VR_LEAF_PAGES < hi ? base + VR_LEAF_PAGES : hi;
+		vr_seg_t seg = { leaf, a, (unsigned)(a - base), (unsigned)(b - a) };
+		uint64_t mask = vr_seg_mask(&seg);
+		if (leaf->vol & mask) {
+			size_t s0 = count_starts(a, b + 1);
+			cleared += (size_t)__builtin_popcountll(leaf->vol & mask);
+			__atomic_store_n(&leaf->vol, leaf->vol & ~mask, __ATOMIC_RELEASE);
+			__atomic_store_n(&leaf->lost, leaf->lost & ~mask, __ATOMIC_RELAXED);
+			__atomic_store_n(&leaf->bare, leaf->bare & ~mask, __ATOMIC_RELAXED);
+			reg_nranges -= s0 - count_starts(a, b + 1);
+		}
+		if (!leaf->vol)
+			leaf_retire(li, leaf);
+		li++;
+	}
+	reg_npages -= cleared;
+	return cleared;
+}
+
+void vr_registry_trim_locked(uintptr_t lo, uintptr_t hi)
+{
+	if (hi <= lo)
+		return;
+	uintptr_t li = lo >> VR_LEAF_SHIFT, limit = ((hi - 1) >> VR_LEAF_SHIFT) + 1;
+	for (;;) {
+		vr_leaf_t *leaf;
+		li = next_leaf(li, limit, &leaf);
+		if (!leaf)
+			break;
+		if (!leaf->vol)
+			leaf_retire(li, leaf);
+		li++;
+	}
+}
+
+size_t vr_registry_move_locked(uintptr_t from, uintptr_t to, size_t n)
+{
+	size_t moved = 0;
+	if (from == to || n == 0)
+		return 0;
+	vr_registry_clear_locked(to, to + n);
+	uintptr_t li = from >> VR_LEAF_SHIFT;
+	uintptr_t limit = ((from + n - 1) >> VR_LEAF_SHIFT) + 1;
+	for (;;) {
+		vr_leaf_t *leaf;
+		li = next_leaf(li, limit, &leaf);
+		if (!leaf)
+			break;
+		uintptr_t base = li << VR_LEAF_SHIFT;
+		for (unsigned i = 0; i < VR_LEAF_PAGES; i++) {
+			uintptr_t vpn = base + i;
+			if (vpn < from || vpn >= from + n || !((leaf->vol >> i) & 1))
+				continue;
+			uintptr_t dst = to + (vpn - from);
+			vr_seg_t seg;
+			vr_registry_seg_locked(dst, dst + 1, true, &seg);
+			if (!seg.leaf)
+				continue; /* out of metadata: the page is forgotten */
+			seg.leaf->saved[seg.first] = leaf->saved[i];
+			vr_registry_set_locked(&seg, 1ull << seg.first,
+			                       ((leaf->lost >> i) & 1) << seg.first,
+			                       ((leaf->bare >> i) & 1) << seg.first);
+			moved++;
+		}
+		li++;
+	}
+	vr_registry_clear_locked(from, from + n);
+	return moved;
+}
+
+bool vr_registry_any(uintptr_t lo, uintptr_t hi)
+{
+	bool any = false;
+	if (hi <= lo)
+		return false;
+	uintptr_t li = lo >> VR_LEAF_SHIFT, limit = ((hi - 1) >> VR_LEAF_SHIFT) + 1;
+	/* No RCU read side here: urcu-bp registers a thread on its first read
+	 * lock by calling mmap, which is interposed and comes back here.
+	 * Metadata is never unmapped, so a leaf reused under us is still
+	 * readable memory; its bits answer for a moment when the range was
+	 * already empty, which is a true answer for a racing caller. */
+	for (;;) {
+		vr_leaf_t *leaf;
+		li = next_leaf(li, limit, &leaf);
+		if (!leaf)
+			break;
+		uintptr_t base = li << VR_LEAF_SHIFT;
+		uintptr_t a = base > lo ? base : lo;
+		uintptr_t b = base + VR_LEAF_PAGES < hi ? base + VR_LEAF_PAGES : hi;
+		vr_seg_t seg = { leaf, a, (unsigned)(a - base), (unsigned)(b - a) };
+		if (__atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) & vr_seg_mask(&seg)) {
+			any = true;
+			break;
+		}
+		li++;
+	}
+	return any;
+}
+
+bool vr_registry_page(uintptr_t vpn, bool *lost, bool *bare)
+{
+	bool vol = false;
+	unsigned i = vpn & (VR_LEAF_PAGES - 1);
+	vr_registry_read_begin();
+	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
+	if (leaf) {
+		vol = (__atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) >> i) & 1;
+		if (lost)
+			*lost = vol && ((__atomic_load_n(&leaf->lost, __ATOMIC_RELAXED) >> i) & 1);
+		if (bare)
+			*bare = vol && ((__atomic_load_n(&leaf->bare, __ATOMIC_RELAXED) >> i) & 1);
+	}
+	vr_registry_read_end();
+	return vol;
+}
+
+bool vr_registry_range_at(uintptr_t vpn, uintptr_t *lo, uintptr_t *hi)
+{
+	vr_registry_lock();
+	bool vol = page_vol(vpn);
+	if (vol) {
+		uintptr_t a = vpn, b = vpn + 1;
+		while (a > 0 && page_vol(a - 1))
+			a--;
+		while (page_vol(b))
+			b++;
+		*lo = a;
+		*hi = b;
+	}
+	vr_registry_unlock();
+	return vol;
+}
+
+size_t vr_registry_npages(void)
+{
+	return __atomic_load_n(&reg_npages, __ATOMIC_RELAXED);
+}
+
+size_t vr_registry_nranges(void)
+{
+	return __atomic_load_n(&reg_nranges, __ATOMIC_RELAXED);
+}
+
+size_t vr_registry_nleaves(void)
+{
+	return __atomic_load_n(&reg_nleaves, __ATOMIC_RELAXED);
+}

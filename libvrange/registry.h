@@ -1,0 +1,120 @@
+/*
+ * registry.h - which pages are volatile, and what the library knows of each.
+ *
+ * The registry maps a page number to its state through a four-level radix
+ * tree (like a page table): a static top array, three levels of 1024-slot
+ * nodes and leaves of 64 pages. A leaf exists only where some page is
+ * volatile, so nothing is kept per page that is not volatile. Per page:
+ *   vol   the page is volatile;
+ *   lost  the page is known to be lost (kept across re-marks: a page lost
+ *         once is reported at the next unmark even if marked again);
+ *   bare  no purge cookie is in memory for this page (eager backend,
+ *         read-only pages, pages resolved before an mprotect): unmarking it
+ *         must not touch memory, and lost is the whole truth;
+ *   saved the word the cookie displaced (valid when vol && !bare).
+ * A range is a maximal run of adjacent volatile pages: marking next to a
+ * range merges, unmarking inside one splits it; the count of ranges is kept
+ * as pages change, and vr_registry_range_at() finds a page's range.
+ *
+ * Concurrency: writers hold vr_registry_lock(); readers (the interposers and,
+ * later, the signal handler) call vr_registry_read_begin/end (urcu-bp read
+ * side: no lock, no allocation) and load bitmaps atomically. Leaves are
+ * reused only after an RCU grace period. Metadata comes from mmap, never
+ * from malloc: this code runs inside the malloc shim.
+ */
+#ifndef VR_REGISTRY_H
+#define VR_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VR_LEAF_SHIFT 6
+#define VR_LEAF_PAGES (1u << VR_LEAF_SHIFT)
+
+typedef struct vr_leaf_s {
+	uint64_t vol;
+	uint64_t lost;
+	uint64_t bare;
+	uint64_t pend;           /* writer only: cookie written, not committed */
+	uintptr_t saved[VR_LEAF_PAGES];
+	struct vr_leaf_s *next;  /* retire and free lists */
+} vr_leaf_t;
+
+/* A run of pages of one leaf: pages [first, first + n) of leaf, the first
+ * one being page number vpn. leaf is NULL where no page is volatile. */
+typedef struct vr_seg_s {
+	vr_leaf_t *leaf;
+	uintptr_t vpn;
+	unsigned first;
+	unsigned n;
+} vr_seg_t;
+
+static inline uint64_t vr_seg_mask(const vr_seg_t *s)
+{
+	uint64_t m = s->n == 64 ? ~0ull : ((1ull << s->n) - 1);
+	return m << s->first;
+}
+
+/* Initialises the registry once (no allocation until the first mark). */
+void vr_registry_init(void);
+
+void vr_registry_lock(void);
+void vr_registry_unlock(void);
+/* pthread_atfork handlers: both sides of fork get a usable registry. */
+void vr_registry_atfork_prepare(void);
+void vr_registry_atfork_parent(void);
+void vr_registry_atfork_child(void);
+
+/*
+ * The run of pages of [vpn, end) that lies in vpn's leaf. With create, the
+ * leaf is allocated if missing (seg->leaf is NULL only if metadata memory ran
+ * out); without, seg->leaf is NULL where no page of that leaf is volatile.
+ * Without create it is also a reader's lookup, inside read_begin/end.
+ */
+void vr_registry_seg_locked(uintptr_t vpn, uintptr_t end, bool create,
+                            vr_seg_t *seg);
+
+/*
+ * Marks the pages in mask of seg volatile (release order: saved words
+ * written before are visible to a reader that sees the bit), adding
+ * lost_bits and bare_bits; clears bare for the others in mask.
+ */
+void vr_registry_set_locked(const vr_seg_t *seg, uint64_t mask,
+                            uint64_t lost_bits, uint64_t bare_bits);
+
+/* Makes every page of [lo, hi) non-volatile, forgetting its state, and frees
+ * leaves left empty. Returns the number of pages that were volatile. */
+size_t vr_registry_clear_locked(uintptr_t lo, uintptr_t hi);
+
+/* Frees the leaves of [lo, hi) that hold no volatile page (after a failed
+ * mark created some). Changes no page's state. */
+void vr_registry_trim_locked(uintptr_t lo, uintptr_t hi);
+
+/* Moves the state of [from, from + n) to [to, to + n) (mremap), forgetting
+ * whatever the destination held. Returns pages moved. */
+size_t vr_registry_move_locked(uintptr_t from, uintptr_t to, size_t n);
+
+/* Lock-free and RCU-free (it runs inside urcu-bp's own mmap calls): does any
+ * page of [lo, hi) have volatile state? Exact unless a writer changes the
+ * range at the same moment. */
+bool vr_registry_any(uintptr_t lo, uintptr_t hi);
+
+/* Lock-free: is page vpn volatile? lost and bare, if not NULL, get its bits. */
+bool vr_registry_page(uintptr_t vpn, bool *lost, bool *bare);
+
+/* The range containing page vpn: [*lo, *hi) in page numbers; false if vpn is
+ * not volatile. Takes the writer lock. */
+bool vr_registry_range_at(uintptr_t vpn, uintptr_t *lo, uintptr_t *hi);
+
+/* Volatile pages and ranges now. */
+size_t vr_registry_npages(void);
+size_t vr_registry_nranges(void);
+
+/* Leaves in use and on the free list (tests). */
+size_t vr_registry_nleaves(void);
+
+void vr_registry_read_begin(void);
+void vr_registry_read_end(void);
+
+#endif /* VR_REGISTRY_H */

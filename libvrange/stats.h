@@ -1,0 +1,32 @@
+/*
+ * stats.h - the library's counters (struct vrange_stats in vrange.h).
+ *
+ * Counters are bumped with relaxed atomic adds from any thread, also from a
+ * signal handler; vrange_get_stats reads them without a lock.
+ */
+#ifndef VR_STATS_H
+#define VR_STATS_H
+
+#include <stdint.h>
+
+typedef enum {
+	VR_STAT_MARKED,
+	VR_STAT_UNMARKED,
+	VR_STAT_PURGED,
+	VR_STAT_REFILLED,
+	VR_STAT_SIGBUS,
+	VR_STAT_BUDGET,
+	VR_STAT_DROPPED,
+	VR_STAT_COUNT
+} vr_stat_t;
+
+void vr_stat_add(vr_stat_t which, uint64_t n);
+uint64_t vr_stat_get(vr_stat_t which);
+
+/* The selection story, written once at start-up (init.c). */
+void vr_stats_set_selection(const char *text);
+
+/* Prints the statistics to stderr (VRANGE_STATS=1 at exit). */
+void vr_stats_print(void);
+
+#endif /* VR_STATS_H */

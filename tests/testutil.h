@@ -1,0 +1,138 @@
+/*
+ * testutil.h - helpers shared by the tests: anonymous regions, reclaim
+ * injection with MADV_PAGEOUT, page patterns, and running a case in a forked
+ * child with a timeout.
+ *
+ * Reclaim comes only from madvise(MADV_PAGEOUT) on the range (a real kernel
+ * reclaim path that discards clean lazily-freed pages, no privileges needed):
+ * tests never create cgroups or squeeze the machine.
+ */
+#ifndef VRANGE_TESTS_TESTUTIL_H
+#define VRANGE_TESTS_TESTUTIL_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "tap.h"
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+static size_t tu_page;
+
+__attribute__((unused))
+static size_t tu_pagesize(void)
+{
+	if (!tu_page)
+		tu_page = (size_t)sysconf(_SC_PAGESIZE);
+	return tu_page;
+}
+
+/* A private anonymous read-write region of n pages, aborting on failure. */
+__attribute__((unused))
+static unsigned char *tu_map(size_t npages)
+{
+	void *p = mmap(NULL, npages * tu_pagesize(), PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		tap_printf("Bail out! mmap %zu pages: %s\n", npages, strerror(errno));
+		exit(1);
+	}
+	return p;
+}
+
+/* The byte every test writes at offset off of page i of a pattern seeded s. */
+__attribute__((unused))
+static unsigned char tu_byte(unsigned seed, size_t i, size_t off)
+{
+	uint32_t x = (uint32_t)(seed * 2654435761u) ^ (uint32_t)(i * 40503u) ^
+	             (uint32_t)(off * 2246822519u);
+	x ^= x >> 15;
+	x *= 2246822519u;
+	x ^= x >> 13;
+	return (unsigned char)(x | 1); /* never zero: a zero byte means lost */
+}
+
+__attribute__((unused))
+static void tu_fill(unsigned char *p, size_t npages, unsigned seed)
+{
+	size_t ps = tu_pagesize();
+	for (size_t i = 0; i < npages; i++)
+		for (size_t off = 0; off < ps; off++)
+			p[i * ps + off] = tu_byte(seed, i, off);
+}
+
+/* 1 if page i holds the whole pattern, 0 if it is all zeros, -1 otherwise. */
+__attribute__((unused))
+static int tu_page_state(const unsigned char *p, size_t i, unsigned seed)
+{
+	size_t ps = tu_pagesize();
+	int intact = 1, zero = 1;
+	for (size_t off = 0; off < ps; off++) {
+		unsigned char b = p[i * ps + off];
+		if (b != tu_byte(seed, i, off))
+			intact = 0;
+		if (b != 0)
+			zero = 0;
+	}
+	return intact ? 1 : zero ? 0 : -1;
+}
+
+/* Reclaim pages [first, first + n) of p: lazily freed pages are discarded. */
+__attribute__((unused))
+static int tu_pageout(unsigned char *p, size_t first, size_t n)
+{
+	size_t ps = tu_pagesize();
+	return madvise(p + first * ps, n * ps, MADV_PAGEOUT);
+}
+
+/* Skips the whole test, with the reason, when MADV_PAGEOUT is missing. */
+__attribute__((unused))
+static void tu_require_pageout(void)
+{
+	unsigned char *p = tu_map(1);
+	p[0] = 1;
+	if (madvise(p, tu_pagesize(), MADV_PAGEOUT) != 0) {
+		char why[128];
+		snprintf(why, sizeof why, "kernel lacks MADV_PAGEOUT (Linux >= 5.4): %s",
+		         strerror(errno));
+		tap_skip_all(why);
+	}
+	munmap(p, tu_pagesize());
+}
+
+/*
+ * Runs fn(arg) in a forked child killed after timeout_s seconds. Returns the
+ * wait status. The child's TAP lines must not be counted: fn reports through
+ * its exit status instead.
+ */
+__attribute__((unused))
+static int tu_run_child(int (*fn)(void *), void *arg, unsigned timeout_s)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		alarm(timeout_s);
+		_exit(fn(arg));
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return status;
+}
+
+__attribute__((unused))
+static double tu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+#endif /* VRANGE_TESTS_TESTUTIL_H */
