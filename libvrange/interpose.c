@@ -76,6 +76,8 @@ VR_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		return MAP_FAILED;
 	}
 	vr_vma_invalidate();
+	if (flags & MAP_LOCKED)
+		vr_vma_note_locking();
 	forget((uintptr_t)r, len);
 	return (void *)r;
 }
@@ -141,8 +143,11 @@ VR_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 	uintptr_t nlo = vr_vpn(n), nhi = nlo + pages_up(new_len);
 	uintptr_t keep = ohi - olo < nhi - nlo ? ohi - olo : nhi - nlo;
 	size_t dropped = 0;
-	if (nlo != olo)
+	if (nlo != olo) {
+		/* Whatever was volatile where the pages land is replaced. */
+		dropped += vr_registry_clear_locked(nlo, nlo + keep);
 		vr_registry_move_locked(olo, nlo, keep);
+	}
 	/* What was cut off the old mapping, and what is new in the result. */
 	dropped += vr_registry_clear_locked(olo + keep, ohi);
 	dropped += vr_registry_clear_locked(nlo + keep, nhi);
@@ -174,6 +179,7 @@ VR_EXPORT int mlock(const void *addr, size_t len)
 {
 	long r = vr_sys6(SYS_mlock, (long)addr, (long)len, 0, 0, 0, 0);
 	vr_vma_invalidate();
+	vr_vma_note_locking();
 	return (int)result(r);
 }
 
@@ -181,6 +187,7 @@ VR_EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
 {
 	long r = vr_sys6(SYS_mlock2, (long)addr, (long)len, flags, 0, 0, 0);
 	vr_vma_invalidate();
+	vr_vma_note_locking();
 	return (int)result(r);
 }
 
@@ -195,6 +202,7 @@ VR_EXPORT int mlockall(int flags)
 {
 	long r = vr_sys6(SYS_mlockall, flags, 0, 0, 0, 0, 0);
 	vr_vma_invalidate();
+	vr_vma_note_locking();
 	return (int)result(r);
 }
 

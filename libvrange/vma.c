@@ -62,6 +62,12 @@ static unsigned cache_next;
 static unsigned long maps_gen = 1;   /* 0 marks an empty cache slot */
 static int maps_fd = -1;
 static bool use_maps_file;
+static bool locks_seen;
+
+void vr_vma_note_locking(void)
+{
+	__atomic_store_n(&locks_seen, true, __ATOMIC_RELAXED);
+}
 
 void vr_vma_invalidate(void)
 {
@@ -73,6 +79,9 @@ void vr_vma_atfork_child(void)
 	if (maps_fd >= 0)
 		vr_close(maps_fd);
 	maps_fd = -1;
+	/* Memory locks are not inherited across fork. */
+	locks_seen = false;
+	vr_vma_invalidate();
 }
 
 void vr_vma_force_maps_file(bool on)
@@ -83,6 +92,8 @@ void vr_vma_force_maps_file(bool on)
 
 const char *vr_vma_method(void)
 {
+	if (__atomic_load_n(&locks_seen, __ATOMIC_RELAXED))
+		return "smaps (memory locks seen)";
 	return use_maps_file ? "maps file" : "procmap_query";
 }
 
@@ -199,20 +210,25 @@ static bool parse_line(const char *s, vma_info_t *out)
 	return true;
 }
 
-/* The same answer as query_ioctl, by reading the file from the start. */
-static int query_file(uintptr_t pos, vma_info_t *out)
+/*
+ * The same answer as query_ioctl, by reading a file from the start: the
+ * maps file, or the smaps file, whose "VmFlags:" line after each mapping
+ * says "lo" for mlocked memory.
+ */
+static int query_file(uintptr_t pos, vma_info_t *out, bool smaps)
 {
-	int fd = vr_open_ro("/proc/self/maps");
+	int fd = vr_open_ro(smaps ? "/proc/self/smaps" : "/proc/self/maps");
 	if (fd < 0)
 		return fd;
 	char buf[4096], line[512];
 	size_t ll = 0;
 	int found = -ENOENT;
-	for (;;) {
+	bool done = false;
+	while (!done) {
 		ssize_t n = vr_read(fd, buf, sizeof buf);
 		if (n <= 0)
 			break;
-		for (ssize_t i = 0; i < n && found != 0; i++) {
+		for (ssize_t i = 0; i < n && !done; i++) {
 			if (buf[i] != '\n') {
 				if (ll < sizeof line - 1)
 					line[ll++] = buf[i];
@@ -220,14 +236,27 @@ static int query_file(uintptr_t pos, vma_info_t *out)
 			}
 			line[ll] = '\0';
 			ll = 0;
+			if (found == 0) {
+				/* smaps: the found mapping's detail lines. */
+				if (strncmp(line, "VmFlags:", 8) != 0)
+					continue;
+				for (const char *f = line + 8; (f = strstr(f, " lo")) != NULL; f += 3)
+					if (f[3] == ' ' || f[3] == '\0')
+						out->kind = KIND_BAD;
+				done = true;
+				continue;
+			}
 			vma_info_t v;
-			if (parse_line(line, &v) && v.end > pos) {
+			/* Mapping lines start with a lower-case hex address;
+			 * smaps detail lines with a capitalised key. */
+			bool header = (line[0] >= '0' && line[0] <= '9') ||
+			              (line[0] >= 'a' && line[0] <= 'f');
+			if (header && parse_line(line, &v) && v.end > pos) {
 				*out = v;
 				found = 0;
+				done = !smaps;
 			}
 		}
-		if (found == 0)
-			break;
 	}
 	vr_close(fd);
 	return found;
@@ -235,6 +264,8 @@ static int query_file(uintptr_t pos, vma_info_t *out)
 
 static int query(uintptr_t pos, vma_info_t *out)
 {
+	if (__atomic_load_n(&locks_seen, __ATOMIC_RELAXED))
+		return query_file(pos, out, true);
 	if (!use_maps_file) {
 		int r = query_ioctl(pos, out);
 		if (r == 0 || r == -ENOENT)
@@ -243,7 +274,7 @@ static int query(uintptr_t pos, vma_info_t *out)
 		         strerror(-r));
 		use_maps_file = true;
 	}
-	return query_file(pos, out);
+	return query_file(pos, out, false);
 }
 
 static const cache_ent_t *cache_find(uintptr_t pos, unsigned long gen)

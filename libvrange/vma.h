@@ -25,15 +25,21 @@
  * Checks [a, b) (addresses, page aligned, a < b). Returns VR_VMA_OK,
  * VR_VMA_READONLY, or the negative errno madvise(MADV_FREE) would give:
  * -EINVAL for a mapping it cannot take (shared, file-backed, hugetlb,
- * special), else -ENOMEM if part of the range is not mapped. mlocked
- * memory is not seen here: MADV_FREE itself refuses it, before any change
- * if the range is one mapping. Called with the registry lock held.
+ * special, mlocked), else -ENOMEM if part of the range is not mapped.
+ * Called with the registry lock held.
  */
 int vr_vma_check_locked(uintptr_t a, uintptr_t b);
 
 /* The process's mappings changed: forget every cached answer.
  * Async-signal-safe (one atomic increment). */
 void vr_vma_invalidate(void);
+
+/*
+ * The process locked memory (mlock, mlock2, mlockall, MAP_LOCKED). Neither
+ * PROCMAP_QUERY nor /proc/self/maps shows VM_LOCKED, so from then on cache
+ * misses read /proc/self/smaps, whose VmFlags do. Async-signal-safe.
+ */
+void vr_vma_note_locking(void);
 
 /* Child side of fork: the descriptor of /proc/self/maps names the parent. */
 void vr_vma_atfork_child(void);

@@ -89,5 +89,22 @@ int main(void)
 	tap_diag("first method in use: %s", vr_vma_method());
 	vr_vma_force_maps_file(true);
 	run("maps file");
+	vr_vma_force_maps_file(false);
+
+	/* Last: once the process locks memory, validation reads smaps. */
+	size_t ps = tu_pagesize();
+	/* An mlocked page: seen only through smaps, once locking is noted. */
+	unsigned char *lk = tu_map(2);
+	if (mlock(lk + ps, ps) == 0) {
+		tap_is(check(lk, 2 * ps), -EINVAL, "smaps: rw page then mlocked page");
+		tap_is(check(lk, ps), VR_VMA_OK, "smaps: the unlocked page alone");
+		munlock(lk + ps, ps);
+		tap_is(check(lk, 2 * ps), VR_VMA_OK, "smaps: after munlock");
+	} else {
+		tap_ok(0, "mlock of one page failed: %s", strerror(errno));
+	}
+	munmap(lk, 2 * ps);
+
+	tap_ok(strstr(vr_vma_method(), "smaps") != NULL, "method now: %s", vr_vma_method());
 	tap_done();
 }
