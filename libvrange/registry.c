@@ -166,7 +166,12 @@ static vr_leaf_t *leaf_new(void)
 		leaf = meta_alloc(sizeof *leaf);
 	if (!leaf)
 		return NULL;
-	leaf->vol = leaf->lost = leaf->bare = leaf->pend = 0;
+	/* Atomic, as readers load these: a reused leaf was retired a grace
+	 * period ago, which ThreadSanitizer cannot see. */
+	__atomic_store_n(&leaf->vol, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&leaf->lost, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&leaf->bare, 0, __ATOMIC_RELAXED);
+	leaf->pend = 0;
 	leaf->next = NULL;
 	reg_nleaves++;
 	return leaf;

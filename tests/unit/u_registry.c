@@ -164,7 +164,7 @@ static void test_million(void)
 
 /* Readers race a writer that empties leaves, retires them, and reuses
  * them for other page numbers with another bit pattern. */
-static volatile int stop;
+static int stop;
 static const uintptr_t RX = 3u << 20, RY = 7u << 20;
 
 static void *reader(void *arg)
@@ -212,7 +212,7 @@ static void test_rcu_reuse(void)
 		vr_registry_clear_locked(RY, RY + 128 * 64);
 		vr_registry_unlock();
 	}
-	stop = 1;
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
 	tap_is(bad[0] + bad[1], 0, "readers never see a leaf reused for other pages");
