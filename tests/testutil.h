@@ -11,6 +11,7 @@
 #define VRANGE_TESTS_TESTUTIL_H
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -33,7 +34,12 @@ static size_t tu_pagesize(void)
 	return tu_page;
 }
 
-/* A private anonymous read-write region of n pages, aborting on failure. */
+/*
+ * A private anonymous read-write region of n pages, aborting on failure.
+ * Transparent huge pages are refused for it: with THP "always" a large
+ * aligned region may be one huge page, which MADV_PAGEOUT of a part of it
+ * skips, and tests need reclaim to happen exactly where they ask.
+ */
 __attribute__((unused))
 static unsigned char *tu_map(size_t npages)
 {
@@ -43,7 +49,26 @@ static unsigned char *tu_map(size_t npages)
 		tap_printf("Bail out! mmap %zu pages: %s\n", npages, strerror(errno));
 		exit(1);
 	}
+	madvise(p, npages * tu_pagesize(), MADV_NOHUGEPAGE);
 	return p;
+}
+
+/*
+ * Pins the calling thread to the CPU it runs on. Pages faulted in, freed
+ * lazily and paged out wait in per-CPU LRU batches, and MADV_PAGEOUT drains
+ * only its own CPU's: measured here, 160 of 160 pages were discarded with
+ * all three steps on one CPU, 0 to 25 with the steps spread over two.
+ */
+__attribute__((unused))
+static void tu_pin_cpu(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof set, &set);
 }
 
 /* The byte every test writes at offset off of page i of a pattern seeded s. */
@@ -91,10 +116,12 @@ static int tu_pageout(unsigned char *p, size_t first, size_t n)
 	return madvise(p + first * ps, n * ps, MADV_PAGEOUT);
 }
 
-/* Skips the whole test, with the reason, when MADV_PAGEOUT is missing. */
+/* Skips the whole test, with the reason, when MADV_PAGEOUT is missing;
+ * pins the test to one CPU so that reclaim is deterministic. */
 __attribute__((unused))
 static void tu_require_pageout(void)
 {
+	tu_pin_cpu();
 	unsigned char *p = tu_map(1);
 	p[0] = 1;
 	if (madvise(p, tu_pagesize(), MADV_PAGEOUT) != 0) {

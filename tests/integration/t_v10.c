@@ -1,0 +1,533 @@
+/*
+ * t_v10 - the vrange() call, shaped like the v10 vrange system call.
+ *
+ * Return values (bytes processed, the length rounded up to pages), the two
+ * modes and the VRANGE_NOVOLATILE spelling, the purged flag (written only
+ * for NONVOLATILE, 1 iff a page of the range was lost, NULL allowed), and
+ * the flow of the v10 test programs: mmap, fill, vrange(VOLATILE), reclaim,
+ * vrange(NOVOLATILE, &purged).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+
+#include "vrange.h"
+#include "../testutil.h"
+
+/* ---- helpers shared (by copy) among the integration tests -------------- */
+
+static size_t ps;   /* page size */
+static int eager;   /* the backend reports every volatile page purged */
+
+/*
+ * Prints the backend, and pins the test to the CPU it runs on. A page is
+ * queued on per-CPU batches when it is faulted in (LRU add) and when it is
+ * lazily freed; MADV_FREE and MADV_PAGEOUT drain only their own CPU's
+ * batches, and a page still sitting in another CPU's batch is neither made
+ * lazy-free nor discarded. Unpinned, a test that migrates between filling a
+ * page, marking it and injecting reclaim sees the page survive for reasons
+ * that have nothing to do with the library (measured on 6.18: most pages of
+ * a small region survive when the three steps run on different CPUs).
+ * Must run before the test touches any memory.
+ */
+__attribute__((unused))
+static void t_start(const char *name)
+{
+	int cpu = sched_getcpu();
+	if (cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		if (sched_setaffinity(0, sizeof set, &set) != 0)
+			tap_diag("sched_setaffinity: %s", strerror(errno));
+	}
+	ps = tu_pagesize();
+	const char *b = vrange_backend();
+	tap_diag("%s: backend %s", name, b ? b : "(null)");
+	eager = b != NULL && strcmp(b, "eager") == 0;
+}
+
+/* Writes the pattern of seed into pages [first, first + n) (absolute page
+ * indices, so that tu_page_state(p, i, seed) checks them). */
+__attribute__((unused))
+static void fill_pages(unsigned char *p, size_t first, size_t n, unsigned seed)
+{
+	for (size_t i = first; i < first + n; i++)
+		for (size_t off = 0; off < ps; off++)
+			p[i * ps + off] = tu_byte(seed, i, off);
+}
+
+/* Number of pages of [first, first + n) that mincore(2) reports resident. */
+__attribute__((unused))
+static size_t resident_pages(unsigned char *p, size_t first, size_t n)
+{
+	unsigned char v[n];
+	size_t r = 0;
+	if (mincore(p + first * ps, n * ps, v) != 0)
+		return (size_t)-1;
+	for (size_t i = 0; i < n; i++)
+		r += v[i] & 1;
+	return r;
+}
+
+/*
+ * A model of one anonymous region: which pages are volatile, which were lost
+ * while volatile, and what each non-volatile page holds (a pattern seed, or
+ * 0 for all zeros). Every call into the library goes through it, so that the
+ * expected report is computed per backend: with "cookie" a page is lost iff
+ * it was reclaimed while volatile, with "eager" every page made volatile is.
+ */
+struct model {
+	unsigned char *p;
+	size_t n;
+	unsigned char *vol;
+	unsigned char *lost;
+	unsigned *seed;
+};
+
+__attribute__((unused))
+static void m_init(struct model *m, size_t n, unsigned seed)
+{
+	m->p = tu_map(n);
+	m->n = n;
+#ifdef MADV_NOHUGEPAGE
+	/* Small pages only: injected reclaim of part of a transparent huge
+	 * page may be skipped by the kernel when it cannot split it. */
+	madvise(m->p, n * ps, MADV_NOHUGEPAGE);
+#endif
+	m->vol = calloc(n, 1);
+	m->lost = calloc(n, 1);
+	m->seed = calloc(n, sizeof *m->seed);
+	if (!m->vol || !m->lost || !m->seed) {
+		tap_printf("Bail out! out of memory\n");
+		exit(1);
+	}
+	fill_pages(m->p, 0, n, seed);
+	for (size_t i = 0; i < n; i++)
+		m->seed[i] = seed;
+}
+
+__attribute__((unused))
+static void m_free(struct model *m)
+{
+	munmap(m->p, m->n * ps);
+	free(m->vol);
+	free(m->lost);
+	free(m->seed);
+}
+
+/* Marks [first, first + n) volatile; returns what the library returned. */
+__attribute__((unused))
+static int m_mark(struct model *m, size_t first, size_t n)
+{
+	int rc = vrange_mark_volatile(m->p + first * ps, n * ps, 0);
+	if (rc != 0) {
+		tap_diag("vrange_mark_volatile([%zu,%zu)): %d, %s", first,
+		         first + n, rc, strerror(errno));
+		return rc;
+	}
+	for (size_t i = first; i < first + n; i++) {
+		m->vol[i] = 1;
+		if (eager)
+			m->lost[i] = 1;
+	}
+	return 0;
+}
+
+/* Injects reclaim on [first, first + n): every volatile page there is lost. */
+__attribute__((unused))
+static void m_pageout(struct model *m, size_t first, size_t n)
+{
+	if (tu_pageout(m->p, first, n) != 0)
+		tap_diag("MADV_PAGEOUT [%zu,%zu): %s", first, first + n,
+		         strerror(errno));
+	for (size_t i = first; i < first + n; i++)
+		if (m->vol[i])
+			m->lost[i] = 1;
+}
+
+/* The model's side of an unmark: fills want[] (may be NULL), returns the
+ * number of pages that must be reported purged, and updates the state. */
+__attribute__((unused))
+static size_t m_unmarked(struct model *m, size_t first, size_t n,
+                         unsigned char *want)
+{
+	size_t cnt = 0;
+	for (size_t i = first; i < first + n; i++) {
+		int l = m->vol[i] && m->lost[i];
+		if (want)
+			want[i - first] = (unsigned char)l;
+		if (l) {
+			m->seed[i] = 0;
+			cnt++;
+		}
+		m->vol[i] = 0;
+		m->lost[i] = 0;
+	}
+	return cnt;
+}
+
+/* Unmarks [first, first + n) with vrange_mark_nonvolatile and checks the
+ * return value and the purged flag against the model (one TAP line). */
+__attribute__((unused))
+static int ck_unmark(struct model *m, size_t first, size_t n, const char *what)
+{
+	int purged = -7;
+	int rc = vrange_mark_nonvolatile(m->p + first * ps, n * ps, &purged);
+	int e = errno;
+	int want = m_unmarked(m, first, n, NULL) > 0;
+	int ok = tap_ok(rc == 0 && purged == want,
+	                "%s: unmark [%zu,%zu) reports purged=%d", what, first,
+	                first + n, want);
+	if (!ok)
+		tap_diag("  got rc=%d (%s) purged=%d", rc, rc ? strerror(e) : "-",
+		         purged);
+	return ok;
+}
+
+/* Unmarks [first, first + n) with the vector call and checks the count and
+ * every entry of the vector (one TAP line). */
+__attribute__((unused))
+static int ck_unmark_vec(struct model *m, size_t first, size_t n,
+                         const char *what)
+{
+	unsigned char *vec = malloc(n + 8), *want = malloc(n);
+	if (!vec || !want) {
+		tap_printf("Bail out! out of memory\n");
+		exit(1);
+	}
+	memset(vec, 0xAA, n + 8);
+	ssize_t rc = vrange_mark_nonvolatile_vec(m->p + first * ps, n * ps, vec);
+	int e = errno;
+	size_t cnt = m_unmarked(m, first, n, want);
+	size_t bad = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (vec[i] != want[i]) {
+			if (bad < 8)
+				tap_diag("  vec[%zu] (page %zu) = %u, want %u", i,
+				         first + i, vec[i], want[i]);
+			bad++;
+		}
+	}
+	for (size_t i = n; i < n + 8; i++)
+		if (vec[i] != 0xAA) {
+			if (bad < 8)
+				tap_diag("  vec[%zu] written past the end", i);
+			bad++;
+		}
+	int ok = tap_ok(rc == (ssize_t)cnt && bad == 0,
+	                "%s: unmark_vec [%zu,%zu) reports %zu purged pages exactly",
+	                what, first, first + n, cnt);
+	if (!ok)
+		tap_diag("  got rc=%zd (%s), %zu wrong entries", rc,
+		         rc < 0 ? strerror(e) : "-", bad);
+	free(vec);
+	free(want);
+	return ok;
+}
+
+/* Number of non-volatile pages of the model whose bytes are not what the
+ * model says (the pattern, or zeros for a purged page). */
+__attribute__((unused))
+static size_t m_bad_pages(struct model *m)
+{
+	size_t bad = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->vol[i])
+			continue;
+		int want = m->seed[i] ? 1 : 0;
+		int got = tu_page_state(m->p, i, m->seed[i]);
+		if (got != want) {
+			if (bad < 8)
+				tap_diag("  page %zu: %s, want %s", i,
+				         got == 1 ? "intact" : got == 0 ? "zeros" :
+				         "neither intact nor zeros",
+				         want ? "intact" : "zeros");
+			bad++;
+		}
+	}
+	return bad;
+}
+
+__attribute__((unused))
+static int ck_contents(struct model *m, const char *what)
+{
+	return tap_ok(m_bad_pages(m) == 0, "%s: every non-volatile page holds "
+	              "its pattern, or zeros if purged", what);
+}
+
+/* Writes a new pattern into non-volatile pages [first, first + n). */
+__attribute__((unused))
+static void m_refill(struct model *m, size_t first, size_t n, unsigned seed)
+{
+	fill_pages(m->p, first, n, seed);
+	for (size_t i = first; i < first + n; i++)
+		m->seed[i] = seed;
+}
+
+/* A small deterministic generator (xorshift32), for scattered page sets. */
+__attribute__((unused))
+static uint32_t rnd(uint32_t *s)
+{
+	uint32_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *s = x;
+}
+
+/* ---- end of shared helpers ---------------------------------------------- */
+
+/* The constants are those of the v10 patch. */
+static void case_constants(void)
+{
+	tap_ok(VRANGE_VOLATILE == 0 && VRANGE_NONVOLATILE == 1 &&
+	       VRANGE_NOVOLATILE == VRANGE_NONVOLATILE,
+	       "VRANGE_VOLATILE 0, VRANGE_NONVOLATILE 1, VRANGE_NOVOLATILE alias");
+	const char *b = vrange_backend();
+	const char *want = getenv("VRANGE_BACKEND");
+	tap_ok(b != NULL && (strcmp(b, "cookie") == 0 || strcmp(b, "eager") == 0 ||
+	                     strcmp(b, "native") == 0),
+	       "vrange_backend() names a backend (%s)", b ? b : "NULL");
+	if (want && *want)
+		tap_ok(b != NULL && strcmp(b, want) == 0,
+		       "VRANGE_BACKEND=%s is the backend in use", want);
+}
+
+/* The v10 test-suite flow: everything reclaimed, one call reports it. */
+static void case_v10_flow(void)
+{
+	const size_t n = 32;
+	unsigned char *p = tu_map(n);
+	fill_pages(p, 0, n, 1);
+	ssize_t r = vrange(p, n * ps, VRANGE_VOLATILE, NULL);
+	tap_is(r, (ssize_t)(n * ps), "flow: vrange(VOLATILE) returns the length");
+	tu_pageout(p, 0, n);
+	size_t res = resident_pages(p, 0, n);
+	tap_is(res, 0, "flow: reclaim took every volatile page (mincore)");
+	int purged = -7;
+	r = vrange(p, n * ps, VRANGE_NOVOLATILE, &purged);
+	tap_is(r, (ssize_t)(n * ps), "flow: vrange(NOVOLATILE) returns the length");
+	tap_is(purged, 1, "flow: purged=1");
+	size_t zero = 0;
+	for (size_t i = 0; i < n; i++)
+		zero += tu_page_state(p, i, 1) == 0;
+	tap_is(zero, n, "flow: every page reads zeros");
+	/* Use the memory again, as the v10 tests do after a purge. */
+	fill_pages(p, 0, n, 2);
+	tu_pageout(p, 0, n);
+	size_t ok = 0;
+	for (size_t i = 0; i < n; i++)
+		ok += tu_page_state(p, i, 2) == 1;
+	tap_is(ok, n, "flow: refilled pages survive reclaim");
+	munmap(p, n * ps);
+}
+
+/* No reclaim: purged=0 with cookie (bytes intact), 1 with eager (zeros). */
+static void case_no_reclaim(void)
+{
+	const size_t n = 16;
+	unsigned char *p = tu_map(n);
+	fill_pages(p, 0, n, 3);
+	ssize_t r = vrange(p, n * ps, VRANGE_VOLATILE, NULL);
+	tap_is(r, (ssize_t)(n * ps), "no reclaim: VOLATILE returns the length");
+	int purged = 42;
+	r = vrange(p, n * ps, VRANGE_NONVOLATILE, &purged);
+	tap_ok(r == (ssize_t)(n * ps) && purged == eager,
+	       "no reclaim: NONVOLATILE returns the length, purged=%d", eager);
+	if (r != (ssize_t)(n * ps) || purged != eager)
+		tap_diag("  got r=%zd purged=%d", r, purged);
+	size_t good = 0;
+	for (size_t i = 0; i < n; i++)
+		good += tu_page_state(p, i, 3) == (eager ? 0 : 1);
+	tap_is(good, n, "no reclaim: pages %s", eager ? "read zeros" : "intact");
+	munmap(p, n * ps);
+}
+
+/* The purged flag is exact: one lost page among many sets it; a range
+ * without a lost page clears it (it is written even when it held 1). */
+static void case_flag(void)
+{
+	const size_t n = 16;
+	unsigned char *p = tu_map(n);
+	fill_pages(p, 0, n, 4);
+	tap_is(vrange(p, n * ps, VRANGE_VOLATILE, NULL), (ssize_t)(n * ps),
+	       "flag: VOLATILE");
+	tu_pageout(p, 9, 1);
+	int purged = 1;
+	ssize_t r = vrange(p, 8 * ps, VRANGE_NONVOLATILE, &purged);
+	tap_ok(r == (ssize_t)(8 * ps) && purged == eager,
+	       "flag: [0,8) without the lost page: purged=%d (written over 1)",
+	       eager);
+	purged = 0;
+	r = vrange(p + 8 * ps, 8 * ps, VRANGE_NONVOLATILE, &purged);
+	tap_ok(r == (ssize_t)(8 * ps) && purged == 1,
+	       "flag: [8,16) with lost page 9: purged=1");
+	size_t good = 0;
+	for (size_t i = 0; i < n; i++)
+		good += tu_page_state(p, i, 4) == ((eager || i == 9) ? 0 : 1);
+	tap_is(good, n, "flag: contents");
+	munmap(p, n * ps);
+}
+
+/* purged is ignored with VOLATILE and may be NULL with NONVOLATILE. */
+static void case_purged_arg(void)
+{
+	const size_t n = 4;
+	unsigned char *p = tu_map(n);
+	fill_pages(p, 0, n, 5);
+	int purged = 42;
+	ssize_t r = vrange(p, n * ps, VRANGE_VOLATILE, &purged);
+	tap_ok(r == (ssize_t)(n * ps) && purged == 42,
+	       "VOLATILE with a purged pointer: returns the length, *purged "
+	       "untouched");
+	tu_pageout(p, 1, 1);
+	r = vrange(p, n * ps, VRANGE_NONVOLATILE, NULL);
+	tap_is(r, (ssize_t)(n * ps), "NONVOLATILE with purged NULL: returns the "
+	       "length");
+	/* The pages are non-volatile now: reclaim takes nothing more. */
+	tu_pageout(p, 0, n);
+	size_t good = 0;
+	for (size_t i = 0; i < n; i++)
+		good += tu_page_state(p, i, 5) == ((eager || i == 1) ? 0 : 1);
+	tap_is(good, n, "NONVOLATILE with purged NULL: pages are non-volatile, "
+	       "page 1 zeros%s", eager ? ", all zeros (eager)" : "");
+	/* And the loss was consumed: nothing to report any more. */
+	purged = 42;
+	r = vrange(p, n * ps, VRANGE_NONVOLATILE, &purged);
+	tap_ok(r == (ssize_t)(n * ps) && purged == 0,
+	       "NONVOLATILE again: purged=0 (non-volatile pages count as intact)");
+	munmap(p, n * ps);
+}
+
+/* Lengths round up to whole pages, in both modes. */
+static void case_lengths(void)
+{
+	const size_t n = 8;
+	unsigned char *p = tu_map(n);
+	fill_pages(p, 0, n, 6);
+	static const size_t lens[][2] = {
+		{ 1, 1 }, { 2, 1 }, { 3, 2 }, { 4, 4 }, { 5, 5 },
+	};
+	/* lens: {length in units of ps/2, pages processed} */
+	int bad = 0;
+	for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+		size_t len = lens[k][0] * (ps / 2);
+		ssize_t want = (ssize_t)((len + ps - 1) / ps * ps);
+		ssize_t r1 = vrange(p, len, VRANGE_VOLATILE, NULL);
+		int purged = -7;
+		ssize_t r2 = vrange(p, len, VRANGE_NONVOLATILE, &purged);
+		if (r1 != want || r2 != want) {
+			tap_diag("  len %zu: VOLATILE %zd, NONVOLATILE %zd, want %zd",
+			         len, r1, r2, want);
+			bad++;
+		}
+		if (eager)
+			fill_pages(p, 0, n, 6);
+	}
+	tap_is(bad, 0, "lengths round up to whole pages in both modes");
+	ssize_t r = vrange(p, 0, VRANGE_VOLATILE, NULL);
+	int purged = -7;
+	ssize_t r2 = vrange(p, 0, VRANGE_NONVOLATILE, &purged);
+	tap_ok(r == 0 && r2 == 0 && purged == 0, "zero length: 0 bytes, purged=0");
+	size_t good = 0;
+	for (size_t i = 0; i < n; i++)
+		good += tu_page_state(p, i, 6) == 1;
+	tap_is(good, n, "lengths: pages intact");
+	munmap(p, n * ps);
+}
+
+/* Errors: -1 and errno, as madvise. */
+static void case_errors(void)
+{
+	unsigned char *p = tu_map(2);
+	fill_pages(p, 0, 2, 7);
+	int purged = -7;
+	errno = 0;
+	ssize_t r = vrange(p + 1, ps, VRANGE_VOLATILE, &purged);
+	tap_ok(r == -1 && errno == EINVAL, "unaligned start: -1, EINVAL");
+	errno = 0;
+	r = vrange(p, ps, 2, &purged);
+	tap_ok(r == -1 && errno == EINVAL, "mode 2: -1, EINVAL");
+	errno = 0;
+	r = vrange(p, SIZE_MAX, VRANGE_VOLATILE, NULL);
+	tap_ok(r == -1 && errno == EINVAL, "length SIZE_MAX: -1, EINVAL");
+	munmap(p + ps, ps);
+	errno = 0;
+	r = vrange(p, 2 * ps, VRANGE_VOLATILE, NULL);
+	tap_ok(r == -1 && errno == ENOMEM, "range partly unmapped: -1, ENOMEM");
+	tu_pageout(p, 0, 1);
+	tap_is(tu_page_state(p, 0, 7), 1, "errors: page 0 untouched");
+	munmap(p, ps);
+}
+
+/* Marking twice, unmarking twice: each call returns its length, the second
+ * unmark reports nothing. */
+static void case_twice(void)
+{
+	const size_t n = 6;
+	unsigned char *p = tu_map(n);
+	fill_pages(p, 0, n, 8);
+	ssize_t r1 = vrange(p, n * ps, VRANGE_VOLATILE, NULL);
+	ssize_t r2 = vrange(p, n * ps, VRANGE_VOLATILE, NULL);
+	tap_ok(r1 == (ssize_t)(n * ps) && r2 == r1,
+	       "twice: VOLATILE twice returns the length twice");
+	tu_pageout(p, 2, 1);
+	int pa = -7, pb = -7;
+	r1 = vrange(p, n * ps, VRANGE_NONVOLATILE, &pa);
+	r2 = vrange(p, n * ps, VRANGE_NONVOLATILE, &pb);
+	tap_ok(r1 == (ssize_t)(n * ps) && r2 == r1 && pa == 1 && pb == 0,
+	       "twice: NONVOLATILE twice: purged=1 then purged=0");
+	if (!(pa == 1 && pb == 0))
+		tap_diag("  got purged %d then %d", pa, pb);
+	size_t good = 0;
+	for (size_t i = 0; i < n; i++)
+		good += tu_page_state(p, i, 8) == ((eager || i == 2) ? 0 : 1);
+	tap_is(good, n, "twice: contents");
+	munmap(p, n * ps);
+}
+
+/* The v10 tests' larger case: 1024 pages, reclaim half of them. */
+static void case_big(void)
+{
+	const size_t n = 1024;
+	unsigned char *p = tu_map(n);
+#ifdef MADV_NOHUGEPAGE
+	madvise(p, n * ps, MADV_NOHUGEPAGE);
+#endif
+	fill_pages(p, 0, n, 9);
+	ssize_t r = vrange(p, n * ps, VRANGE_VOLATILE, NULL);
+	tap_is(r, (ssize_t)(n * ps), "big: VOLATILE 1024 pages");
+	tu_pageout(p, n / 2, n / 2);
+	tap_is(resident_pages(p, n / 2, n / 2), 0,
+	       "big: reclaim took the upper half (mincore)");
+	int lo = -7, hi = -7;
+	ssize_t r1 = vrange(p, n / 2 * ps, VRANGE_NONVOLATILE, &lo);
+	ssize_t r2 = vrange(p + n / 2 * ps, n / 2 * ps, VRANGE_NONVOLATILE, &hi);
+	tap_ok(r1 == (ssize_t)(n / 2 * ps) && r2 == r1 && lo == eager && hi == 1,
+	       "big: lower half purged=%d, upper half purged=1", eager);
+	size_t good = 0;
+	for (size_t i = 0; i < n; i++)
+		good += tu_page_state(p, i, 9) == ((eager || i >= n / 2) ? 0 : 1);
+	tap_is(good, n, "big: contents");
+	munmap(p, n * ps);
+}
+
+int main(void)
+{
+	t_start("t_v10");
+	tu_require_pageout();
+	case_constants();
+	case_v10_flow();
+	case_no_reclaim();
+	case_flag();
+	case_purged_arg();
+	case_lengths();
+	case_errors();
+	case_twice();
+	case_big();
+	tap_done();
+}
