@@ -15,6 +15,25 @@
 #include "vma.h"
 #include "../testutil.h"
 
+/* Kilobytes of locked memory (VmLck of /proc/self/status). */
+static long locked_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "VmLck: %ld", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static void changed(void)
+{
+	vr_vma_invalidate();
+}
+
 static int check(void *p, size_t len)
 {
 	vr_registry_lock();
@@ -31,6 +50,7 @@ static void run(const char *method)
 
 	unsigned char *ro = tu_map(2);
 	mprotect(ro + ps, ps, PROT_READ);
+	changed();
 	tap_is(check(ro, 2 * ps), VR_VMA_READONLY, "%s: rw + read-only pages", method);
 	tap_is(check(ro, ps), VR_VMA_OK, "%s: the rw page alone (cache split)", method);
 
@@ -47,6 +67,7 @@ static void run(const char *method)
 
 	unsigned char *h = tu_map(3);
 	munmap(h + ps, ps);
+	changed();
 	tap_is(check(h, 3 * ps), -ENOMEM, "%s: hole in the middle", method);
 	tap_is(check(h + ps, ps), -ENOMEM, "%s: wholly unmapped", method);
 
@@ -54,6 +75,7 @@ static void run(const char *method)
 	unsigned char *m = tu_map(3);
 	munmap(m + ps, ps);
 	mmap(m + 2 * ps, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	changed();
 	tap_is(check(m, 3 * ps), -EINVAL, "%s: hole then a file mapping", method);
 
 	void *vdso = (void *)getauxval(AT_SYSINFO_EHDR);
@@ -66,10 +88,13 @@ static void run(const char *method)
 	unsigned char *c = tu_map(2);
 	tap_is(check(c, 2 * ps), VR_VMA_OK, "%s: cached", method);
 	munmap(c, 2 * ps);
+	changed();
 	tap_is(check(c, 2 * ps), -ENOMEM, "%s: after munmap", method);
 	mmap(c, 2 * ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	changed();
 	tap_is(check(c, 2 * ps), -EINVAL, "%s: after a file mapping replaced it", method);
 	mmap(c, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	changed();
 	tap_is(check(c, 2 * ps), VR_VMA_OK, "%s: anonymous again", method);
 
 	munmap(rw, 4 * ps);
@@ -95,16 +120,22 @@ int main(void)
 	size_t ps = tu_pagesize();
 	/* An mlocked page: seen only through smaps, once locking is noted. */
 	unsigned char *lk = tu_map(2);
-	if (mlock(lk + ps, ps) == 0) {
+	if (mlock(lk + ps, ps) == 0 && locked_kb() == 0) {
+		/* Sanitizer runtimes turn mlock into a no-op. */
+		tap_printf("ok %d # SKIP mlock did not lock (sanitizer runtime)\n", ++tap_n);
+	} else if (locked_kb() > 0) {
+		vr_vma_note_locking();
+		changed();
 		tap_is(check(lk, 2 * ps), -EINVAL, "smaps: rw page then mlocked page");
 		tap_is(check(lk, ps), VR_VMA_OK, "smaps: the unlocked page alone");
 		munlock(lk + ps, ps);
+		changed();
 		tap_is(check(lk, 2 * ps), VR_VMA_OK, "smaps: after munlock");
+		tap_ok(strstr(vr_vma_method(), "smaps") != NULL, "method now: %s",
+		       vr_vma_method());
 	} else {
 		tap_ok(0, "mlock of one page failed: %s", strerror(errno));
 	}
 	munmap(lk, 2 * ps);
-
-	tap_ok(strstr(vr_vma_method(), "smaps") != NULL, "method now: %s", vr_vma_method());
 	tap_done();
 }
