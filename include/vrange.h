@@ -98,7 +98,8 @@ VRANGE_EXPORT ssize_t vrange_mark_nonvolatile_vec(void *addr, size_t len,
 struct vrange_stats {
 	uint64_t volatile_bytes;   /* bytes volatile now */
 	uint64_t volatile_ranges;  /* ranges volatile now (maximal runs) */
-	uint64_t pages_marked;     /* pages made volatile (re-marks count again) */
+	uint64_t pages_marked;     /* pages in successful mark calls; a page
+	                              marked while already volatile counts again */
 	uint64_t pages_unmarked;   /* volatile pages made non-volatile */
 	uint64_t pages_purged;     /* pages reported purged at unmark */
 	uint64_t pages_refilled;   /* pages refilled by a refill callback */
