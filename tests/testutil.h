@@ -58,17 +58,19 @@ static unsigned char *tu_map(size_t npages)
  * lazily and paged out wait in per-CPU LRU batches, and MADV_PAGEOUT drains
  * only its own CPU's: measured here, 160 of 160 pages were discarded with
  * all three steps on one CPU, 0 to 25 with the steps spread over two.
+ * Returns 0, or -1 with errno set when sched_setaffinity failed (a failed
+ * sched_getcpu leaves the thread unpinned and is not an error).
  */
 __attribute__((unused))
-static void tu_pin_cpu(void)
+static int tu_pin_cpu(void)
 {
 	cpu_set_t set;
 	int cpu = sched_getcpu();
 	if (cpu < 0)
-		return;
+		return 0;
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof set, &set);
+	return sched_setaffinity(0, sizeof set, &set) != 0 ? -1 : 0;
 }
 
 /* The byte every test writes at offset off of page i of a pattern seeded s. */
