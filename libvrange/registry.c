@@ -200,6 +200,15 @@ static void leaf_retire(uintptr_t li, vr_leaf_t *leaf)
 	}
 }
 
+/* The part of [lo, hi) that lies in leaf li (which must overlap it). */
+static vr_seg_t leaf_seg(vr_leaf_t *leaf, uintptr_t li, uintptr_t lo, uintptr_t hi)
+{
+	uintptr_t base = li << VR_LEAF_SHIFT;
+	uintptr_t a = base > lo ? base : lo;
+	uintptr_t b = base + VR_LEAF_PAGES < hi ? base + VR_LEAF_PAGES : hi;
+	return (vr_seg_t){ leaf, a, (unsigned)(a - base), (unsigned)(b - a) };
+}
+
 /* --- counting pages and ranges ------------------------------------------- */
 
 static uint64_t vol_bits(uintptr_t li)
@@ -319,26 +328,24 @@ void vr_registry_set_locked(const vr_seg_t *seg, uint64_t mask,
 size_t vr_registry_clear_locked(uintptr_t lo, uintptr_t hi)
 {
 	size_t cleared = 0;
-	uintptr_t li = lo >> VR_LEAF_SHIFT, limit = ((hi - 1) >> VR_LEAF_SHIFT) + 1;
 	if (hi <= lo)
 		return 0;
+	uintptr_t li = lo >> VR_LEAF_SHIFT, limit = ((hi - 1) >> VR_LEAF_SHIFT) + 1;
 	for (;;) {
 		vr_leaf_t *leaf;
 		li = next_leaf(li, limit, &leaf);
 		if (!leaf)
 			break;
-		uintptr_t base = li << VR_LEAF_SHIFT;
-		uintptr_t a = base > lo ? base : lo;
-		uintptr_t b = base + VR_LEAF_PAGES < hi ? base + VR_LEAF_PAGES : hi;
-		vr_seg_t seg = { leaf, a, (unsigned)(a - base), (unsigned)(b - a) };
+		vr_seg_t seg = leaf_seg(leaf, li, lo, hi);
 		uint64_t mask = vr_seg_mask(&seg);
 		if (leaf->vol & mask) {
-			size_t s0 = count_starts(a, b + 1);
+			uintptr_t end = seg.vpn + seg.n;
+			size_t s0 = count_starts(seg.vpn, end + 1);
 			cleared += (size_t)__builtin_popcountll(leaf->vol & mask);
 			__atomic_store_n(&leaf->vol, leaf->vol & ~mask, __ATOMIC_RELEASE);
 			__atomic_store_n(&leaf->lost, leaf->lost & ~mask, __ATOMIC_RELAXED);
 			__atomic_store_n(&leaf->bare, leaf->bare & ~mask, __ATOMIC_RELAXED);
-			reg_nranges -= s0 - count_starts(a, b + 1);
+			reg_nranges -= s0 - count_starts(seg.vpn, end + 1);
 		}
 		if (!leaf->vol)
 			leaf_retire(li, leaf);
@@ -415,10 +422,7 @@ bool vr_registry_any(uintptr_t lo, uintptr_t hi)
 		li = next_leaf(li, limit, &leaf);
 		if (!leaf)
 			break;
-		uintptr_t base = li << VR_LEAF_SHIFT;
-		uintptr_t a = base > lo ? base : lo;
-		uintptr_t b = base + VR_LEAF_PAGES < hi ? base + VR_LEAF_PAGES : hi;
-		vr_seg_t seg = { leaf, a, (unsigned)(a - base), (unsigned)(b - a) };
+		vr_seg_t seg = leaf_seg(leaf, li, lo, hi);
 		if (__atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) & vr_seg_mask(&seg)) {
 			any = true;
 			break;
