@@ -54,7 +54,7 @@ static void forget(uintptr_t addr, size_t len)
 	if (!vr_registry_any(lo, hi))
 		return;
 	vr_registry_lock();
-	size_t n = vr_registry_clear_locked(lo, hi);
+	size_t n = vr_registry_forget_locked(lo, hi);
 	vr_registry_unlock();
 	vr_stat_add(VR_STAT_DROPPED, n);
 }
@@ -103,7 +103,7 @@ VR_EXPORT int munmap(void *addr, size_t len)
 	long r = vr_sys6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
 	size_t n = 0;
 	if (r == 0)
-		n = vr_registry_clear_locked(vr_vpn(a), vr_vpn(a) + pages_up(len));
+		n = vr_registry_forget_locked(vr_vpn(a), vr_vpn(a) + pages_up(len));
 	vr_registry_unlock();
 	vr_vma_invalidate();
 	vr_stat_add(VR_STAT_DROPPED, n);
@@ -145,12 +145,12 @@ VR_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 	size_t dropped = 0;
 	if (nlo != olo) {
 		/* Whatever was volatile where the pages land is replaced. */
-		dropped += vr_registry_clear_locked(nlo, nlo + keep);
+		dropped += vr_registry_forget_locked(nlo, nlo + keep);
 		vr_registry_move_locked(olo, nlo, keep);
 	}
 	/* What was cut off the old mapping, and what is new in the result. */
-	dropped += vr_registry_clear_locked(olo + keep, ohi);
-	dropped += vr_registry_clear_locked(nlo + keep, nhi);
+	dropped += vr_registry_forget_locked(olo + keep, ohi);
+	dropped += vr_registry_forget_locked(nlo + keep, nhi);
 	vr_registry_unlock();
 	vr_stat_add(VR_STAT_DROPPED, dropped);
 	return (void *)r;

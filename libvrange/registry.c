@@ -16,6 +16,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 #include <urcu/urcu-bp.h>
 
@@ -171,6 +172,8 @@ static vr_leaf_t *leaf_new(void)
 	__atomic_store_n(&leaf->vol, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&leaf->lost, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&leaf->bare, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&leaf->opt, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&leaf->reg, 0, __ATOMIC_RELAXED);
 	leaf->pend = 0;
 	leaf->next = NULL;
 	reg_nleaves++;
@@ -211,32 +214,40 @@ static vr_seg_t leaf_seg(vr_leaf_t *leaf, uintptr_t li, uintptr_t lo, uintptr_t 
 
 /* --- counting pages and ranges ------------------------------------------- */
 
-static uint64_t vol_bits(uintptr_t li)
+/* The volatile and optimistic bits of page vpn, as bit 0 and bit 1. */
+static unsigned page_kind(uintptr_t vpn)
 {
-	vr_leaf_t *leaf = leaf_lookup(li);
-	return leaf ? __atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) : 0;
+	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
+	unsigned i = vpn & (VR_LEAF_PAGES - 1);
+	if (!leaf)
+		return 0;
+	return (unsigned)((__atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) >> i) & 1) |
+	       (unsigned)(((__atomic_load_n(&leaf->opt, __ATOMIC_RELAXED) >> i) & 1) << 1);
 }
 
-static bool page_vol(uintptr_t vpn)
-{
-	return (vol_bits(vpn >> VR_LEAF_SHIFT) >> (vpn & (VR_LEAF_PAGES - 1))) & 1;
-}
-
-/* Pages p in [lo, hi) that start a range: volatile, and p - 1 is not. */
+/*
+ * Pages p in [lo, hi) that start a range: volatile, and p - 1 is not, or is
+ * of the other kind (explicit and optimistic ranges never merge).
+ */
 static size_t count_starts(uintptr_t lo, uintptr_t hi)
 {
 	size_t n = 0;
-	uint64_t carry = lo > 0 && page_vol(lo - 1);
+	unsigned k = lo > 0 ? page_kind(lo - 1) : 0;
+	uint64_t cvol = k & 1, copt = (k >> 1) & 1;
 	for (uintptr_t vpn = lo; vpn < hi;) {
 		unsigned first = vpn & (VR_LEAF_PAGES - 1);
 		uintptr_t cnt = VR_LEAF_PAGES - first;
 		if (cnt > hi - vpn)
 			cnt = hi - vpn;
-		uint64_t v = vol_bits(vpn >> VR_LEAF_SHIFT);
+		vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
+		uint64_t v = leaf ? __atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) : 0;
+		uint64_t o = leaf ? __atomic_load_n(&leaf->opt, __ATOMIC_RELAXED) & v : 0;
 		uint64_t mask = (cnt == 64 ? ~0ull : (1ull << cnt) - 1) << first;
-		uint64_t prev = (v << 1) | (carry << first);
-		n += (size_t)__builtin_popcountll(v & ~prev & mask);
-		carry = (v >> (first + cnt - 1)) & 1;
+		uint64_t pv = (v << 1) | (cvol << first);
+		uint64_t po = (o << 1) | (copt << first);
+		n += (size_t)__builtin_popcountll(v & (~pv | (o ^ po)) & mask);
+		cvol = (v >> (first + cnt - 1)) & 1;
+		copt = (o >> (first + cnt - 1)) & 1;
 		vpn += cnt;
 	}
 	return n;
@@ -317,15 +328,17 @@ void vr_registry_set_locked(const vr_seg_t *seg, uint64_t mask,
 	uintptr_t lo = seg->vpn, hi = seg->vpn + seg->n;
 	size_t s0 = count_starts(lo, hi + 1);
 	uint64_t old = leaf->vol;
-	__atomic_store_n(&leaf->lost, leaf->lost | (lost_bits & mask), __ATOMIC_RELAXED);
-	__atomic_store_n(&leaf->bare, (leaf->bare & ~mask) | (bare_bits & mask),
-	                 __ATOMIC_RELAXED);
-	__atomic_store_n(&leaf->vol, old | mask, __ATOMIC_RELEASE);
+	/* Read-modify-writes are atomic: the signal handler sets lost bits
+	 * without the lock. */
+	__atomic_fetch_or(&leaf->lost, lost_bits & mask, __ATOMIC_RELAXED);
+	__atomic_fetch_and(&leaf->bare, ~(mask & ~bare_bits), __ATOMIC_RELAXED);
+	__atomic_fetch_or(&leaf->bare, bare_bits & mask, __ATOMIC_RELAXED);
+	__atomic_fetch_or(&leaf->vol, mask, __ATOMIC_RELEASE);
 	reg_npages += (size_t)__builtin_popcountll(mask & ~old);
 	reg_nranges += count_starts(lo, hi + 1) - s0;
 }
 
-size_t vr_registry_clear_locked(uintptr_t lo, uintptr_t hi)
+static size_t clear(uintptr_t lo, uintptr_t hi, bool forget_reg)
 {
 	size_t cleared = 0;
 	if (hi <= lo)
@@ -342,17 +355,77 @@ size_t vr_registry_clear_locked(uintptr_t lo, uintptr_t hi)
 			uintptr_t end = seg.vpn + seg.n;
 			size_t s0 = count_starts(seg.vpn, end + 1);
 			cleared += (size_t)__builtin_popcountll(leaf->vol & mask);
-			__atomic_store_n(&leaf->vol, leaf->vol & ~mask, __ATOMIC_RELEASE);
-			__atomic_store_n(&leaf->lost, leaf->lost & ~mask, __ATOMIC_RELAXED);
-			__atomic_store_n(&leaf->bare, leaf->bare & ~mask, __ATOMIC_RELAXED);
+			__atomic_fetch_and(&leaf->vol, ~mask, __ATOMIC_RELEASE);
+			__atomic_fetch_and(&leaf->lost, ~mask, __ATOMIC_RELAXED);
+			__atomic_fetch_and(&leaf->bare, ~mask, __ATOMIC_RELAXED);
+			__atomic_fetch_and(&leaf->opt, ~mask, __ATOMIC_RELAXED);
 			reg_nranges -= s0 - count_starts(seg.vpn, end + 1);
 		}
-		if (!leaf->vol)
+		if (forget_reg)
+			__atomic_fetch_and(&leaf->reg, ~mask, __ATOMIC_RELAXED);
+		if (!leaf->vol && !leaf->reg)
 			leaf_retire(li, leaf);
 		li++;
 	}
 	reg_npages -= cleared;
 	return cleared;
+}
+
+size_t vr_registry_clear_locked(uintptr_t lo, uintptr_t hi)
+{
+	return clear(lo, hi, false);
+}
+
+size_t vr_registry_forget_locked(uintptr_t lo, uintptr_t hi)
+{
+	return clear(lo, hi, true);
+}
+
+void vr_registry_bits_locked(const vr_seg_t *seg, size_t which, uint64_t mask,
+                             bool on)
+{
+	uint64_t *w = (uint64_t *)((char *)seg->leaf + which);
+	uintptr_t lo = seg->vpn, hi = seg->vpn + seg->n;
+	bool kind = which == offsetof(vr_leaf_t, opt);
+	size_t s0 = kind ? count_starts(lo, hi + 1) : 0;
+	if (on)
+		__atomic_fetch_or(w, mask, __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(w, ~mask, __ATOMIC_RELEASE);
+	if (kind)
+		reg_nranges += count_starts(lo, hi + 1) - s0;
+}
+
+void vr_registry_each_reg_locked(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg),
+                                 void *arg)
+{
+	uintptr_t run_lo = 0, run_hi = 0;
+	uintptr_t li = 0, limit = (uintptr_t)TOP_SLOTS << TOP_SHIFT;
+	for (;;) {
+		vr_leaf_t *leaf;
+		li = next_leaf(li, limit, &leaf);
+		if (!leaf)
+			break;
+		uint64_t r = leaf->reg;
+		uintptr_t base = li << VR_LEAF_SHIFT;
+		while (r) {
+			unsigned i = (unsigned)__builtin_ctzll(r);
+			uint64_t rest = ~(r >> i);
+			unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
+			if (run_hi == base + i) {
+				run_hi += len;
+			} else {
+				if (run_hi > run_lo)
+					fn(run_lo, run_hi, arg);
+				run_lo = base + i;
+				run_hi = run_lo + len;
+			}
+			r = i + len >= 64 ? 0 : r & ~(((1ull << len) - 1) << i);
+		}
+		li++;
+	}
+	if (run_hi > run_lo)
+		fn(run_lo, run_hi, arg);
 }
 
 void vr_registry_trim_locked(uintptr_t lo, uintptr_t hi)
@@ -365,7 +438,7 @@ void vr_registry_trim_locked(uintptr_t lo, uintptr_t hi)
 		li = next_leaf(li, limit, &leaf);
 		if (!leaf)
 			break;
-		if (!leaf->vol)
+		if (!leaf->vol && !leaf->reg)
 			leaf_retire(li, leaf);
 		li++;
 	}
@@ -376,7 +449,7 @@ size_t vr_registry_move_locked(uintptr_t from, uintptr_t to, size_t n)
 	size_t moved = 0;
 	if (from == to || n == 0)
 		return 0;
-	vr_registry_clear_locked(to, to + n);
+	vr_registry_forget_locked(to, to + n);
 	uintptr_t li = from >> VR_LEAF_SHIFT;
 	uintptr_t limit = ((from + n - 1) >> VR_LEAF_SHIFT) + 1;
 	for (;;) {
@@ -387,22 +460,33 @@ size_t vr_registry_move_locked(uintptr_t from, uintptr_t to, size_t n)
 		uintptr_t base = li << VR_LEAF_SHIFT;
 		for (unsigned i = 0; i < VR_LEAF_PAGES; i++) {
 			uintptr_t vpn = base + i;
-			if (vpn < from || vpn >= from + n || !((leaf->vol >> i) & 1))
+			uint64_t bit = 1ull << i;
+			if (vpn < from || vpn >= from + n || !((leaf->vol | leaf->reg) & bit))
 				continue;
 			uintptr_t dst = to + (vpn - from);
 			vr_seg_t seg;
 			vr_registry_seg_locked(dst, dst + 1, true, &seg);
 			if (!seg.leaf)
 				continue; /* out of metadata: the page is forgotten */
+			uint64_t d = 1ull << seg.first;
+			/* The registration moves with the mapping (mremap keeps
+			 * a VMA's userfaultfd context); the kind goes first so
+			 * that a reader never sees an optimistic page as
+			 * explicit. */
+			if (leaf->reg & bit)
+				vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, reg), d, true);
+			if (leaf->opt & bit)
+				vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, opt), d, true);
+			if (!(leaf->vol & bit))
+				continue;
 			seg.leaf->saved[seg.first] = leaf->saved[i];
-			vr_registry_set_locked(&seg, 1ull << seg.first,
-			                       ((leaf->lost >> i) & 1) << seg.first,
-			                       ((leaf->bare >> i) & 1) << seg.first);
+			vr_registry_set_locked(&seg, d, (leaf->lost & bit) ? d : 0,
+			                       (leaf->bare & bit) ? d : 0);
 			moved++;
 		}
 		li++;
 	}
-	vr_registry_clear_locked(from, from + n);
+	vr_registry_forget_locked(from, from + n);
 	return moved;
 }
 
@@ -423,7 +507,9 @@ bool vr_registry_any(uintptr_t lo, uintptr_t hi)
 		if (!leaf)
 			break;
 		vr_seg_t seg = leaf_seg(leaf, li, lo, hi);
-		if (__atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) & vr_seg_mask(&seg)) {
+		uint64_t state = __atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) |
+		                 __atomic_load_n(&leaf->reg, __ATOMIC_RELAXED);
+		if (state & vr_seg_mask(&seg)) {
 			any = true;
 			break;
 		}
@@ -449,15 +535,39 @@ bool vr_registry_page(uintptr_t vpn, bool *lost, bool *bare)
 	return vol;
 }
 
+bool vr_registry_bits(uintptr_t vpn, vr_page_bits_t *out)
+{
+	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
+	unsigned i = vpn & (VR_LEAF_PAGES - 1);
+	if (!leaf)
+		return false;
+	uint64_t vol = __atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE);
+	out->vol = (vol >> i) & 1;
+	out->lost = (__atomic_load_n(&leaf->lost, __ATOMIC_RELAXED) >> i) & 1;
+	out->bare = (__atomic_load_n(&leaf->bare, __ATOMIC_RELAXED) >> i) & 1;
+	out->opt = (__atomic_load_n(&leaf->opt, __ATOMIC_RELAXED) >> i) & 1;
+	out->reg = (__atomic_load_n(&leaf->reg, __ATOMIC_RELAXED) >> i) & 1;
+	return true;
+}
+
+void vr_registry_note_lost(uintptr_t vpn)
+{
+	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
+	if (leaf)
+		__atomic_fetch_or(&leaf->lost, 1ull << (vpn & (VR_LEAF_PAGES - 1)),
+		                  __ATOMIC_RELAXED);
+}
+
 bool vr_registry_range_at(uintptr_t vpn, uintptr_t *lo, uintptr_t *hi)
 {
 	vr_registry_lock();
-	bool vol = page_vol(vpn);
+	unsigned k = page_kind(vpn);
+	bool vol = k & 1;
 	if (vol) {
 		uintptr_t a = vpn, b = vpn + 1;
-		while (a > 0 && page_vol(a - 1))
+		while (a > 0 && page_kind(a - 1) == k)
 			a--;
-		while (page_vol(b))
+		while (page_kind(b) == k)
 			b++;
 		*lo = a;
 		*hi = b;

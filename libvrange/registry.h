@@ -11,9 +11,15 @@
  *   bare  no purge cookie is in memory for this page (eager backend,
  *         read-only pages, pages resolved before an mprotect): unmarking it
  *         must not touch memory, and lost is the whole truth;
+ *   opt   the page belongs to an optimistic range (marked VRANGE_OPTIMISTIC:
+ *         the application may touch it; a purged page faults);
+ *   reg   the page is registered with the userfaultfd of the uffd backend
+ *         (kept after unmark: registration is per mapping, done once, and
+ *         dropped by the kernel only with the mapping);
  *   saved the word the cookie displaced (valid when vol && !bare).
- * A range is a maximal run of adjacent volatile pages: marking next to a
- * range merges, unmarking inside one splits it; the count of ranges is kept
+ * A range is a maximal run of adjacent volatile pages of one kind (explicit
+ * or optimistic): marking next to a range merges, unmarking inside one
+ * splits it; the count of ranges is kept
  * as pages change, and vr_registry_range_at() finds a page's range.
  *
  * Concurrency: writers hold vr_registry_lock(); readers (the interposers and,
@@ -36,6 +42,8 @@ typedef struct vr_leaf_s {
 	uint64_t vol;
 	uint64_t lost;
 	uint64_t bare;
+	uint64_t opt;
+	uint64_t reg;
 	uint64_t pend;           /* writer only: cookie written, not committed */
 	uintptr_t saved[VR_LEAF_PAGES];
 	struct vr_leaf_s *next;  /* retire and free lists */
@@ -83,9 +91,25 @@ void vr_registry_seg_locked(uintptr_t vpn, uintptr_t end, bool create,
 void vr_registry_set_locked(const vr_seg_t *seg, uint64_t mask,
                             uint64_t lost_bits, uint64_t bare_bits);
 
-/* Makes every page of [lo, hi) non-volatile, forgetting its state, and frees
- * leaves left empty. Returns the number of pages that were volatile. */
+/* Makes every page of [lo, hi) non-volatile, forgetting its state but its
+ * userfaultfd registration, and frees leaves left empty. Returns the number
+ * of pages that were volatile. */
 size_t vr_registry_clear_locked(uintptr_t lo, uintptr_t hi);
+
+/* As vr_registry_clear_locked, forgetting the registration too: the
+ * mapping went away (munmap, or a mapping placed over it). */
+size_t vr_registry_forget_locked(uintptr_t lo, uintptr_t hi);
+
+/* Sets (on) or clears bits of one kind for the pages in mask of seg:
+ * which is offsetof(vr_leaf_t, opt) or offsetof(vr_leaf_t, reg).
+ * Atomic read-modify-write: the signal handler writes lost bits. */
+void vr_registry_bits_locked(const vr_seg_t *seg, size_t which, uint64_t mask,
+                             bool on);
+
+/* Calls fn(lo, hi, arg) for each maximal run of registered pages, in
+ * order (the child of fork registers them again). */
+void vr_registry_each_reg_locked(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg),
+                                 void *arg);
 
 /* Frees the leaves of [lo, hi) that hold no volatile page (after a failed
  * mark created some). Changes no page's state. */
@@ -96,12 +120,23 @@ void vr_registry_trim_locked(uintptr_t lo, uintptr_t hi);
 size_t vr_registry_move_locked(uintptr_t from, uintptr_t to, size_t n);
 
 /* Lock-free and RCU-free (it runs inside urcu-bp's own mmap calls): does any
- * page of [lo, hi) have volatile state? Exact unless a writer changes the
- * range at the same moment. */
+ * page of [lo, hi) have state (volatile, or registered with userfaultfd)?
+ * Exact unless a writer changes the range at the same moment. */
 bool vr_registry_any(uintptr_t lo, uintptr_t hi);
 
 /* Lock-free: is page vpn volatile? lost and bare, if not NULL, get its bits. */
 bool vr_registry_page(uintptr_t vpn, bool *lost, bool *bare);
+
+/* A page's bits as one word each, for a reader inside read_begin/end
+ * (the signal handler). Returns false if no leaf covers vpn. */
+typedef struct vr_page_bits_s {
+	bool vol, lost, bare, opt, reg;
+} vr_page_bits_t;
+bool vr_registry_bits(uintptr_t vpn, vr_page_bits_t *out);
+
+/* Signal handler: records that page vpn was lost (refilled or zero-filled).
+ * Lock-free, inside read_begin/end. */
+void vr_registry_note_lost(uintptr_t vpn);
 
 /* The range containing page vpn: [*lo, *hi) in page numbers; false if vpn is
  * not volatile. Takes the writer lock. */
