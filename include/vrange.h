@@ -63,11 +63,29 @@ extern "C" {
  */
 VRANGE_EXPORT ssize_t vrange(void *start, size_t len, int mode, int *purged);
 
+/* Flag of vrange_mark_volatile(): touch the range without unmarking it. */
+#define VRANGE_OPTIMISTIC 0x1
+
 /*
  * vrange_mark_volatile - let the kernel discard [addr, addr + len) under
- * memory pressure. flags must be 0. Marking a page that is already volatile
- * keeps its history (a page already lost stays reported lost).
- * Returns 0, or -1 and errno with nothing changed.
+ * memory pressure. flags is 0 or VRANGE_OPTIMISTIC. Marking a page that is
+ * already volatile keeps its history (a page already lost stays reported
+ * lost). Returns 0, or -1 and errno with nothing changed.
+ *
+ * With VRANGE_OPTIMISTIC the application may keep reading and writing the
+ * range without unmarking it: surviving pages hold their bytes (no cookie
+ * is ever visible), and touching a page the kernel took raises SIGBUS,
+ * which the library resolves through the refill callback of the page
+ * (vrange_set_refill) and retries the access; with no callback it prints a
+ * use-after-purge report and the signal reaches the application's SIGBUS
+ * handler, or the default action, as if the library were not there. A page
+ * the application writes is no longer discardable (the write cancels the
+ * lazy free): this is the safe direction, and differs from the kernel patch,
+ * where a written page stayed volatile. A system call that reads or writes
+ * a purged page of an optimistic range fails with EFAULT and raises no
+ * signal. Unmarking reports purged pages exactly, refilled ones included.
+ * Needs the uffd backend (userfaultfd with UFFD_FEATURE_SIGBUS); with
+ * another backend VRANGE_OPTIMISTIC fails with EOPNOTSUPP in this version.
  *
  * Thread-safe. Not async-signal-safe.
  */
@@ -93,6 +111,28 @@ VRANGE_EXPORT int vrange_mark_nonvolatile(void *addr, size_t len, int *purged);
  */
 VRANGE_EXPORT ssize_t vrange_mark_nonvolatile_vec(void *addr, size_t len,
                                                   unsigned char *vec);
+
+/*
+ * Refill callback of an optimistic range: called from the SIGBUS handler
+ * to fill buf (page_size bytes) with the contents of the purged page at
+ * page; the library then installs buf at page in one step, so that other
+ * threads see the whole page or wait. Returns 0, or non-zero when it cannot
+ * (the fault is then reported and delivered). Must be async-signal-safe:
+ * no malloc, no locks another thread may hold.
+ */
+typedef int (*vrange_refill_fn)(void *page, void *buf, size_t page_size, void *arg);
+
+/*
+ * vrange_set_refill - use fn(page, buf, page_size, arg) to regenerate the
+ * purged pages of [addr, addr + len) (fn NULL removes it). The callback
+ * stays with the addresses, whether volatile or not, until replaced or
+ * removed. Returns 0, or -1 and errno (EINVAL for an unaligned address or
+ * overflowing length, ENOMEM if out of memory).
+ *
+ * Thread-safe. Not async-signal-safe.
+ */
+VRANGE_EXPORT int vrange_set_refill(void *addr, size_t len, vrange_refill_fn fn,
+                                    void *arg);
 
 /* Counters since start-up, and the state now. */
 struct vrange_stats {
@@ -122,7 +162,7 @@ VRANGE_EXPORT int vrange_get_stats(struct vrange_stats *out);
 
 /*
  * vrange_backend - name of the backend chosen at start-up: "native",
- * "cookie" or "eager". The string is static.
+ * "uffd", "cookie" or "eager". The string is static.
  *
  * Thread-safe. Async-signal-safe once the library is initialised (any call
  * into it, or its constructor, initialises it).

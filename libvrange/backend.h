@@ -35,6 +35,7 @@ typedef struct vr_backend_s {
 } vr_backend_t;
 
 extern const vr_backend_t vr_backend_native;
+extern const vr_backend_t vr_backend_uffd;
 extern const vr_backend_t vr_backend_cookie;
 extern const vr_backend_t vr_backend_eager;
 

@@ -16,8 +16,10 @@
 #include "glue.h"
 #include "init.h"
 #include "log.h"
+#include "optimistic.h"
 #include "options.h"
 #include "registry.h"
+#include "sigbus.h"
 #include "stats.h"
 #include "vma.h"
 
@@ -31,6 +33,7 @@ static bool ready;
 
 static const vr_backend_t *const candidates[] = {
 	&vr_backend_native,
+	&vr_backend_uffd,
 	&vr_backend_cookie,
 	&vr_backend_eager,
 };
@@ -98,6 +101,7 @@ static void fork_child(void)
 {
 	vr_vma_atfork_child();
 	vr_registry_atfork_child();
+	vr_opt_atfork_child();
 }
 
 static void init_once(void)
@@ -123,6 +127,11 @@ static void init_once(void)
 
 	if (pthread_atfork(fork_prepare, fork_parent, fork_child) != 0)
 		vr_die("pthread_atfork failed");
+	/* The handlers go in at start-up, so that the library's stays first
+	 * whatever the application installs later (sigbus/handler.c keeps
+	 * the application's and chains to it). */
+	if (vr_sig_install() != 0)
+		vr_warn("cannot install the SIGBUS/SIGSEGV handlers: optimistic ranges will not refill");
 	__atomic_store_n(&ready, true, __ATOMIC_RELEASE);
 }
 

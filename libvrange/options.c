@@ -27,13 +27,13 @@ typedef struct vr_option_s {
 	const char *help;
 } vr_option_t;
 
-static const char *const backend_words[] = { "", "auto", "native", "cookie",
-                                             "eager", NULL };
+static const char *const backend_words[] = { "", "auto", "native", "uffd",
+                                             "cookie", "eager", NULL };
 
 static const vr_option_t options[] = {
 	{ "VRANGE_BACKEND", OPT_WORD, opt_backend, sizeof opt_backend,
 	  backend_words,
-	  "force a backend: native, cookie or eager (default: first that works)" },
+	  "force a backend: native, uffd, cookie or eager (default: first that works)" },
 	{ "VRANGE_DEBUG", OPT_BOOL, &opt_debug, 0, NULL,
 	  "1: print the backend choice and why earlier backends were refused" },
 	{ "VRANGE_STATS", OPT_BOOL, &opt_stats, 0, NULL,

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* VRANGE_BACKEND: "" (automatic), "native", "cookie" or "eager". */
+/* VRANGE_BACKEND: "" (automatic), "native", "uffd", "cookie" or "eager". */
 extern char opt_backend[16];
 /* VRANGE_DEBUG: print the backend choice and other diagnostics. */
 extern bool opt_debug;

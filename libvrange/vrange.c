@@ -13,6 +13,8 @@
 
 #include "backend.h"
 #include "init.h"
+#include "optimistic.h"
+#include "refill.h"
 #include "registry.h"
 #include "stats.h"
 #include "vma.h"
@@ -42,7 +44,7 @@ static int fail(int err)
 	return -1;
 }
 
-static int mark(void *addr, size_t len)
+static int mark(void *addr, size_t len, unsigned flags)
 {
 	uintptr_t lo, hi;
 	int r = page_range(addr, len, &lo, &hi);
@@ -52,8 +54,14 @@ static int mark(void *addr, size_t len)
 		return 0;
 	vr_registry_lock();
 	r = vr_vma_check_locked(vr_addr(lo), vr_addr(hi));
-	if (r >= 0)
+	if (r >= 0 && (flags & VRANGE_OPTIMISTIC)) {
+		r = vr_opt_mark_locked(lo, hi, r);
+	} else if (r >= 0) {
+		/* Optimistic pages become explicit: settled first, so that
+		 * saving their words cannot fault. */
+		vr_opt_settle_locked(lo, hi);
 		r = vr_backend_cur->mark(lo, hi, r);
+	}
 	vr_registry_unlock();
 	if (r == 0)
 		vr_stat_add(VR_STAT_MARKED, hi - lo);
@@ -72,8 +80,10 @@ static ssize_t unmark(void *addr, size_t len, unsigned char *vec)
 	vr_registry_lock();
 	size_t before = vr_registry_npages();
 	ssize_t purged = vr_vma_check_locked(vr_addr(lo), vr_addr(hi));
-	if (purged >= 0)
+	if (purged >= 0) {
+		vr_opt_settle_locked(lo, hi);
 		purged = vr_backend_cur->unmark(lo, hi, (int)purged, vec);
+	}
 	size_t after = vr_registry_npages();
 	vr_registry_unlock();
 	if (purged >= 0) {
@@ -86,9 +96,9 @@ static ssize_t unmark(void *addr, size_t len, unsigned char *vec)
 VR_EXPORT int vrange_mark_volatile(void *addr, size_t len, unsigned flags)
 {
 	vr_init();
-	if (flags != 0)
+	if (flags & ~(unsigned)VRANGE_OPTIMISTIC)
 		return fail(-EINVAL);
-	int r = mark(addr, len);
+	int r = mark(addr, len, flags);
 	return r == 0 ? 0 : fail(r);
 }
 
@@ -124,7 +134,7 @@ VR_EXPORT ssize_t vrange(void *start, size_t len, int mode, int *purged)
 		return fail(r);
 	ssize_t done = (ssize_t)vr_addr(hi - lo);
 	if (mode == VRANGE_VOLATILE) {
-		r = mark(start, len);
+		r = mark(start, len, 0);
 		return r == 0 ? done : fail(r);
 	}
 	ssize_t n = unmark(start, len, NULL);
@@ -133,6 +143,21 @@ VR_EXPORT ssize_t vrange(void *start, size_t len, int mode, int *purged)
 	if (purged)
 		*purged = n > 0;
 	return done;
+}
+
+VR_EXPORT int vrange_set_refill(void *addr, size_t len, vrange_refill_fn fn, void *arg)
+{
+	vr_init();
+	uintptr_t lo, hi;
+	int r = page_range(addr, len, &lo, &hi);
+	if (r != 0)
+		return fail(r);
+	if (lo == hi)
+		return 0;
+	vr_registry_lock();
+	r = vr_refill_set_locked(lo, hi, fn, arg);
+	vr_registry_unlock();
+	return r == 0 ? 0 : fail(r);
 }
 
 VR_EXPORT const char *vrange_backend(void)

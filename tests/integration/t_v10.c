@@ -25,7 +25,7 @@ static void case_constants(void)
 	const char *b = vrange_backend();
 	const char *want = getenv("VRANGE_BACKEND");
 	tap_ok(b != NULL && (strcmp(b, "cookie") == 0 || strcmp(b, "eager") == 0 ||
-	                     strcmp(b, "native") == 0),
+	                     strcmp(b, "native") == 0 || strcmp(b, "uffd") == 0),
 	       "vrange_backend() names a backend (%s)", b ? b : "NULL");
 	if (want && *want) {
 		/* A forced backend that cannot run here (native on a stock
