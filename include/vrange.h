@@ -147,6 +147,8 @@ struct vrange_stats {
 	uint64_t budget_purges;    /* pages purged by the budget tracker */
 	uint64_t pages_dropped;    /* volatile pages forgotten by munmap, mremap
 	                              or a mapping placed over them */
+	uint64_t shim_lazy_bytes;  /* LD_PRELOAD shim: bytes of freed heap handed
+	                              to the kernel lazily (MADV_FREE) */
 	char backend[16];          /* name of the backend in use */
 	char selection[256];       /* why earlier backends were refused */
 };

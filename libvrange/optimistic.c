@@ -38,7 +38,13 @@
 #include "registry.h"
 #include "sigbus.h"
 #include "stats.h"
+#include "vma.h"
 
+extern uintptr_t vr_cookie;
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -176,10 +182,47 @@ static int register_range_locked(uintptr_t lo, uintptr_t hi)
 	return 0;
 }
 
+static long raw_mprotect(uintptr_t lo, uintptr_t hi, int prot)
+{
+	/* Not the interposed mprotect: that one settles cookies. */
+	long r = vr_sys6(SYS_mprotect, (long)vr_addr(lo), (long)vr_addr(hi - lo), prot, 0, 0, 0);
+	vr_vma_invalidate();
+	return r;
+}
+
+/*
+ * The fallback without userfaultfd: the range is marked as an explicit
+ * range (cookies and MADV_FREE, or MADV_DONTNEED with the eager backend),
+ * flagged optimistic, then made PROT_NONE. The first touch of a page
+ * faults (SIGSEGV) and fallback_fault() restores or refills it.
+ */
+static int fallback_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind)
+{
+	int r = vr_backend_cur->mark(lo, hi, vma_kind);
+	if (r != 0)
+		return r;
+	for (uintptr_t vpn = lo; vpn < hi;) {
+		vr_seg_t seg;
+		vr_registry_seg_locked(vpn, hi, false, &seg);
+		vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, touch), vr_seg_mask(&seg), false);
+		vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, opt), vr_seg_mask(&seg), true);
+		vpn += seg.n;
+	}
+	/* The kind is set before the protection: a fault never finds an
+	 * optimistic page flagged explicit. */
+	r = (int)raw_mprotect(lo, hi, PROT_NONE);
+	if (r != 0)
+		vr_warn("mprotect(PROT_NONE) of an optimistic range failed: %s", strerror(-r));
+	return 0;
+}
+
 int vr_opt_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind)
 {
-	if (uffd < 0)
-		return -EOPNOTSUPP;
+	if (uffd < 0) {
+		if (vr_backend_cur == &vr_backend_native)
+			return -EOPNOTSUPP;
+		return fallback_mark_locked(lo, hi, vma_kind);
+	}
 	/* Explicit volatile pages give their cookies back first (loss kept);
 	 * done before registering, so that settling a discarded page takes
 	 * an ordinary fault rather than our SIGBUS. */
@@ -243,6 +286,20 @@ void vr_opt_settle_locked(uintptr_t lo, uintptr_t hi)
 		vr_leaf_t *leaf = seg.leaf;
 		uint64_t todo = leaf ? leaf->opt & leaf->vol & vr_seg_mask(&seg) : 0;
 		uint64_t done = todo;
+		if (todo && uffd < 0) {
+			/* Fallback: read-write again; untouched pages still
+			 * hold their cookies, touched ones are bare. */
+			uint64_t t = todo;
+			while (t) {
+				unsigned i = (unsigned)__builtin_ctzll(t);
+				uint64_t rest = ~(t >> i);
+				unsigned n = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
+				uintptr_t a = seg.vpn - seg.first + i;
+				raw_mprotect(a, a + n, PROT_READ | PROT_WRITE);
+				t &= n + i >= 64 ? 0 : ~(((1ull << n) - 1) << i);
+			}
+			todo = 0;
+		}
 		while (todo && uffd >= 0) {
 			unsigned i = (unsigned)__builtin_ctzll(todo);
 			uint64_t rest = ~(todo >> i);
@@ -299,7 +356,8 @@ void vr_opt_atfork_child(void)
 
 /* A page being refilled by some thread: others wait for it rather than
  * run the callback again. A collision of two pages in one slot only costs
- * a second refill (the loser's copy gets EEXIST). */
+ * a second refill (the loser's copy gets EEXIST). Slots hold vpn + 1:
+ * zero is free, and page 0 (a NULL access) is a page like any other. */
 static uintptr_t inflight[64];
 
 static __thread void *scratch __attribute__((tls_model("initial-exec")));
@@ -324,9 +382,138 @@ static void range_bounds(uintptr_t vpn, uintptr_t *lo, uintptr_t *hi)
 	*hi = z;
 }
 
+/* Claims vpn for this thread's refill; false if another thread has it. */
+static bool claim(uintptr_t vpn, bool *claimed)
+{
+	uintptr_t *slot = &inflight[vpn % 64];
+	uintptr_t none = 0;
+	*claimed = false;
+	if (__atomic_load_n(slot, __ATOMIC_ACQUIRE) == vpn + 1)
+		return false;
+	*claimed = __atomic_compare_exchange_n(slot, &none, vpn + 1, false,
+	                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	return true;
+}
+
+static void unclaim(uintptr_t vpn, bool claimed)
+{
+	if (claimed)
+		__atomic_store_n(&inflight[vpn % 64], 0, __ATOMIC_RELEASE);
+}
+
+static long raw_mremap(uintptr_t from, uintptr_t to, int flags)
+{
+	return vr_sys6(SYS_mremap, (long)from, (long)vr_page_size, (long)vr_page_size,
+	               MREMAP_MAYMOVE | MREMAP_FIXED | flags, (long)to, 0);
+}
+
+/*
+ * First touch of a page of a fallback optimistic range (SIGSEGV on
+ * PROT_NONE). The page is moved aside (MREMAP_DONTUNMAP leaves an empty
+ * PROT_NONE page in its place, so other threads touching it fault and wait
+ * here), restored or refilled there, and moved back in one step: no thread
+ * ever sees the cookie or a half-filled page. Returns true when the access
+ * can retry; false after a report, for a purged page nobody refilled.
+ */
+static bool fallback_fault(uintptr_t vpn, const vr_page_bits_t *b, siginfo_t *si,
+                           void *uctx)
+{
+	bool claimed;
+	if (!claim(vpn, &claimed)) {
+		sched_yield();
+		return true;       /* another thread is on it: retry and wait */
+	}
+	/* The bits were read before the claim: a thread that finished this
+	 * page in between marked it touched before letting go. */
+	vr_page_bits_t now;
+	if (!vr_registry_bits(vpn, &now) || now.touch || !(now.vol && now.opt)) {
+		unclaim(vpn, claimed);
+		return now.touch;  /* done: retry; else not ours any more */
+	}
+	b = &now;
+	uintptr_t page = vr_addr(vpn);
+	unsigned char *tmp = NULL;
+	long r = vr_sys6(SYS_mmap, 0, (long)vr_page_size, PROT_NONE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r < 0 && r > -4096)
+		goto fail;
+	tmp = (unsigned char *)r;
+	if (raw_mremap(page, (uintptr_t)tmp, MREMAP_DONTUNMAP) < 0 &&
+	    raw_mremap(page, (uintptr_t)tmp, MREMAP_DONTUNMAP) < 0)
+		goto fail;
+	vr_sys6(SYS_mprotect, (long)tmp, (long)vr_page_size, PROT_READ | PROT_WRITE, 0, 0, 0);
+	bool purged = b->bare;   /* eager: dropped at mark */
+	if (!purged) {
+		uintptr_t expected = vr_cookie;
+		vr_seg_t seg;
+		vr_registry_seg_locked(vpn, vpn + 1, false, &seg);
+		purged = !seg.leaf || !__atomic_compare_exchange_n(
+			(uintptr_t *)tmp, &expected, seg.leaf->saved[seg.first], false,
+			__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+	bool ok = !purged;
+	if (purged) {
+		vr_stat_add(VR_STAT_SIGBUS, 1);
+		vrange_refill_fn fn;
+		void *arg;
+		memset(tmp, 0, vr_page_size);
+		if (vr_refill_lookup(vpn, &fn, &arg) && fn &&
+		    fn((void *)page, tmp, vr_page_size, arg) == 0) {
+			ok = true;
+			vr_stat_add(VR_STAT_REFILLED, 1);
+		}
+		vr_registry_note_lost(vpn);
+	}
+	/* No cookie in memory from now on, whatever happens next. */
+	vr_registry_note_bare(vpn);
+	if (ok)
+		vr_registry_note_touched(vpn);
+	if (!ok)
+		vr_sys6(SYS_mprotect, (long)tmp, (long)vr_page_size, PROT_NONE, 0, 0, 0);
+	if (raw_mremap((uintptr_t)tmp, page, 0) < 0)
+		goto fail;
+	vr_vma_invalidate();
+	unclaim(vpn, claimed);
+	if (ok)
+		return true;
+	uintptr_t lo, hi;
+	range_bounds(vpn, &lo, &hi);
+	vr_report_use_after_purge(si->si_addr, vr_addr(lo), vr_addr(hi), uctx, NULL, 0);
+	/* The application sees what the kernel-backed mechanism gives: a
+	 * SIGBUS at the address. Retrying would fault with SIGSEGV, so the
+	 * signal is delivered here. */
+	siginfo_t bus;
+	memset(&bus, 0, sizeof bus);
+	bus.si_signo = SIGBUS;
+	bus.si_code = BUS_ADRERR;
+	bus.si_addr = si->si_addr;
+	vr_sig_deliver(SIGBUS, &bus, uctx, false);
+	return true;
+fail:
+	unclaim(vpn, claimed);
+	vr_warn("optimistic fallback: cannot move page %p aside", (void *)page);
+	return false;
+}
+
 bool vr_fault_resolve(int sig, siginfo_t *si, void *uctx)
 {
-	if (sig != SIGBUS || si->si_code <= 0 || uffd < 0 || !vr_ready())
+	if (si->si_code <= 0 || !vr_ready())
+		return false;
+	if (sig == SIGSEGV && uffd < 0) {
+		uintptr_t vpn = vr_vpn((uintptr_t)si->si_addr);
+		bool handled = false;
+		vr_page_bits_t b;
+		vr_registry_read_begin();
+		if (__atomic_load_n(&inflight[vpn % 64], __ATOMIC_ACQUIRE) == vpn + 1) {
+			sched_yield();
+			handled = true;    /* being moved by another thread */
+		} else if (vr_registry_bits(vpn, &b) && b.vol && b.opt) {
+			handled = fallback_fault(vpn, &b, si, uctx);
+		}
+		vr_registry_read_end();
+		return handled;
+	}
+	if (sig != SIGBUS || uffd < 0)
 		return false;
 	uintptr_t vpn = vr_vpn((uintptr_t)si->si_addr);
 	bool handled = false;
@@ -345,17 +532,23 @@ bool vr_fault_resolve(int sig, siginfo_t *si, void *uctx)
 	vrange_refill_fn fn;
 	void *arg;
 	if (vr_refill_lookup(vpn, &fn, &arg) && fn) {
-		uintptr_t *slot = &inflight[vpn % 64];
-		uintptr_t none = 0;
-		if (__atomic_load_n(slot, __ATOMIC_ACQUIRE) == vpn) {
+		bool claimed;
+		if (!claim(vpn, &claimed)) {
 			/* Another thread is filling this page: retry the
 			 * access, which waits until the page is there. */
 			sched_yield();
 			handled = true;
 			goto out;
 		}
-		bool claimed = __atomic_compare_exchange_n(slot, &none, vpn, false,
-		                                           __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+		/* This fault may have been raised before another thread
+		 * installed the page and let go of it: under registration a
+		 * present page was put there by us, so just retry. */
+		unsigned char here = 0;
+		if (vr_mincore(vr_addr(vpn), vr_page_size, &here) == 0 && (here & 1)) {
+			unclaim(vpn, claimed);
+			handled = true;
+			goto out;
+		}
 		void *buf = scratch_page();
 		if (buf && fn((void *)vr_addr(vpn), buf, vr_page_size, arg) == 0) {
 			int r = uffd_copy(vpn, buf);
@@ -369,8 +562,7 @@ bool vr_fault_resolve(int sig, siginfo_t *si, void *uctx)
 			}
 			handled = r == 0 || r == -EEXIST;
 		}
-		if (claimed)
-			__atomic_store_n(slot, 0, __ATOMIC_RELEASE);
+		unclaim(vpn, claimed);
 		if (handled)
 			goto out;
 	}

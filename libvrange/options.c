@@ -15,8 +15,9 @@
 char opt_backend[16];
 bool opt_debug;
 bool opt_stats;
+long opt_free_decay_ms = 1000;
 
-typedef enum { OPT_BOOL, OPT_WORD } vr_opt_kind_t;
+typedef enum { OPT_BOOL, OPT_WORD, OPT_MSEC } vr_opt_kind_t;
 
 typedef struct vr_option_s {
 	const char *name;
@@ -38,6 +39,9 @@ static const vr_option_t options[] = {
 	  "1: print the backend choice and why earlier backends were refused" },
 	{ "VRANGE_STATS", OPT_BOOL, &opt_stats, 0, NULL,
 	  "1: print statistics to stderr at exit" },
+	{ "VRANGE_FREE_DECAY_MS", OPT_MSEC, &opt_free_decay_ms, 0, NULL,
+	  "LD_PRELOAD shim: milliseconds before freed memory becomes reclaimable "
+	  "(jemalloc dirty_decay_ms; 0 = at once; default 1000)" },
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -53,6 +57,23 @@ static int parse_bool(const char *s, bool *out)
 		if (strcasecmp(s, no[i]) == 0)
 			return *out = false, 0;
 	return -1;
+}
+
+/* A non-negative count of milliseconds, at most a day. */
+static int parse_msec(const char *s, long *out)
+{
+	long v = 0;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > 86400000L)
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	if (v > 86400000L)
+		return -1;
+	*out = v;
+	return 0;
 }
 
 static int parse_word(const vr_option_t *o, const char *s)
@@ -73,6 +94,7 @@ void vr_options_reset(void)
 	opt_backend[0] = '\0';
 	opt_debug = false;
 	opt_stats = false;
+	opt_free_decay_ms = 1000;
 }
 
 int vr_options_read(const char *(*getenv_fn)(const char *name))
@@ -84,7 +106,9 @@ int vr_options_read(const char *(*getenv_fn)(const char *name))
 		const char *v = getenv_fn(o->name);
 		if (!v)
 			continue;
-		int r = o->kind == OPT_BOOL ? parse_bool(v, o->dst) : parse_word(o, v);
+		int r = o->kind == OPT_BOOL ? parse_bool(v, o->dst)
+		      : o->kind == OPT_MSEC ? parse_msec(v, o->dst)
+		                            : parse_word(o, v);
 		if (r != 0) {
 			rejected++;
 			vr_warn("ignoring %s=%s: %s", o->name, v, o->help);
@@ -101,6 +125,8 @@ size_t vr_options_describe(char *buf, size_t len)
 		char val[32];
 		if (o->kind == OPT_BOOL)
 			snprintf(val, sizeof val, "%d", *(bool *)o->dst);
+		else if (o->kind == OPT_MSEC)
+			snprintf(val, sizeof val, "%ld", *(long *)o->dst);
 		else
 			snprintf(val, sizeof val, "%s", (char *)o->dst);
 		int w = snprintf(buf + n, len - n, "%s=%s (%s)\n", o->name, val, o->help);

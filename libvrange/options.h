@@ -17,6 +17,9 @@ extern char opt_backend[16];
 extern bool opt_debug;
 /* VRANGE_STATS: print the statistics to stderr at exit. */
 extern bool opt_stats;
+/* VRANGE_FREE_DECAY_MS: the preload shim's decay before freed memory
+ * becomes reclaimable (jemalloc's dirty_decay_ms). */
+extern long opt_free_decay_ms;
 
 /*
  * Reads every option with getenv_fn (getenv, or a test's own). A value that

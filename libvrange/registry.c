@@ -174,6 +174,7 @@ static vr_leaf_t *leaf_new(void)
 	__atomic_store_n(&leaf->bare, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&leaf->opt, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&leaf->reg, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&leaf->touch, 0, __ATOMIC_RELAXED);
 	leaf->pend = 0;
 	leaf->next = NULL;
 	reg_nleaves++;
@@ -359,6 +360,7 @@ static size_t clear(uintptr_t lo, uintptr_t hi, bool forget_reg)
 			__atomic_fetch_and(&leaf->lost, ~mask, __ATOMIC_RELAXED);
 			__atomic_fetch_and(&leaf->bare, ~mask, __ATOMIC_RELAXED);
 			__atomic_fetch_and(&leaf->opt, ~mask, __ATOMIC_RELAXED);
+			__atomic_fetch_and(&leaf->touch, ~mask, __ATOMIC_RELAXED);
 			reg_nranges -= s0 - count_starts(seg.vpn, end + 1);
 		}
 		if (forget_reg)
@@ -547,6 +549,7 @@ bool vr_registry_bits(uintptr_t vpn, vr_page_bits_t *out)
 	out->bare = (__atomic_load_n(&leaf->bare, __ATOMIC_RELAXED) >> i) & 1;
 	out->opt = (__atomic_load_n(&leaf->opt, __ATOMIC_RELAXED) >> i) & 1;
 	out->reg = (__atomic_load_n(&leaf->reg, __ATOMIC_RELAXED) >> i) & 1;
+	out->touch = (__atomic_load_n(&leaf->touch, __ATOMIC_ACQUIRE) >> i) & 1;
 	return true;
 }
 
@@ -555,6 +558,22 @@ void vr_registry_note_lost(uintptr_t vpn)
 	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
 	if (leaf)
 		__atomic_fetch_or(&leaf->lost, 1ull << (vpn & (VR_LEAF_PAGES - 1)),
+		                  __ATOMIC_RELAXED);
+}
+
+void vr_registry_note_touched(uintptr_t vpn)
+{
+	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
+	if (leaf)
+		__atomic_fetch_or(&leaf->touch, 1ull << (vpn & (VR_LEAF_PAGES - 1)),
+		                  __ATOMIC_RELEASE);
+}
+
+void vr_registry_note_bare(uintptr_t vpn)
+{
+	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
+	if (leaf)
+		__atomic_fetch_or(&leaf->bare, 1ull << (vpn & (VR_LEAF_PAGES - 1)),
 		                  __ATOMIC_RELAXED);
 }
 

@@ -44,6 +44,7 @@ typedef struct vr_leaf_s {
 	uint64_t bare;
 	uint64_t opt;
 	uint64_t reg;
+	uint64_t touch;          /* fallback: first touch handled (handler sets) */
 	uint64_t pend;           /* writer only: cookie written, not committed */
 	uintptr_t saved[VR_LEAF_PAGES];
 	struct vr_leaf_s *next;  /* retire and free lists */
@@ -101,7 +102,7 @@ size_t vr_registry_clear_locked(uintptr_t lo, uintptr_t hi);
 size_t vr_registry_forget_locked(uintptr_t lo, uintptr_t hi);
 
 /* Sets (on) or clears bits of one kind for the pages in mask of seg:
- * which is offsetof(vr_leaf_t, opt) or offsetof(vr_leaf_t, reg).
+ * which is offsetof(vr_leaf_t, opt), reg or touch.
  * Atomic read-modify-write: the signal handler writes lost bits. */
 void vr_registry_bits_locked(const vr_seg_t *seg, size_t which, uint64_t mask,
                              bool on);
@@ -130,13 +131,22 @@ bool vr_registry_page(uintptr_t vpn, bool *lost, bool *bare);
 /* A page's bits as one word each, for a reader inside read_begin/end
  * (the signal handler). Returns false if no leaf covers vpn. */
 typedef struct vr_page_bits_s {
-	bool vol, lost, bare, opt, reg;
+	bool vol, lost, bare, opt, reg, touch;
 } vr_page_bits_t;
 bool vr_registry_bits(uintptr_t vpn, vr_page_bits_t *out);
 
 /* Signal handler: records that page vpn was lost (refilled or zero-filled).
  * Lock-free, inside read_begin/end. */
 void vr_registry_note_lost(uintptr_t vpn);
+
+/* Signal handler: page vpn no longer holds a cookie (restored on first
+ * touch). Lock-free, inside read_begin/end. */
+void vr_registry_note_bare(uintptr_t vpn);
+
+/* Signal handler: the first touch of page vpn of a fallback optimistic
+ * range has been handled; a thread that faulted on it meanwhile retries.
+ * Cleared whenever the page is marked or unmarked. */
+void vr_registry_note_touched(uintptr_t vpn);
 
 /* The range containing page vpn: [*lo, *hi) in page numbers; false if vpn is
  * not volatile. Takes the writer lock. */

@@ -50,6 +50,7 @@ VR_EXPORT int vrange_get_stats(struct vrange_stats *out)
 	out->sigbus_taken = vr_stat_get(VR_STAT_SIGBUS);
 	out->budget_purges = vr_stat_get(VR_STAT_BUDGET);
 	out->pages_dropped = vr_stat_get(VR_STAT_DROPPED);
+	out->shim_lazy_bytes = vr_stat_get(VR_STAT_SHIM_LAZY);
 	/* Both strings are written once, before any caller can get here. */
 	size_t n = strlen(vr_backend_cur->name);
 	memcpy(out->backend, vr_backend_cur->name,

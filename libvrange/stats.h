@@ -17,6 +17,7 @@ typedef enum {
 	VR_STAT_SIGBUS,
 	VR_STAT_BUDGET,
 	VR_STAT_DROPPED,
+	VR_STAT_SHIM_LAZY,   /* bytes the preload's extent hooks gave to MADV_FREE */
 	VR_STAT_COUNT
 } vr_stat_t;
 

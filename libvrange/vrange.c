@@ -53,15 +53,16 @@ static int mark(void *addr, size_t len, unsigned flags)
 	if (lo == hi)
 		return 0;
 	vr_registry_lock();
+	/* Optimistic pages of the range are settled first (made explicit,
+	 * losses kept), so that nothing below can fault on them and the
+	 * mapping check sees them read-write again (the fallback keeps them
+	 * PROT_NONE). */
+	vr_opt_settle_locked(lo, hi);
 	r = vr_vma_check_locked(vr_addr(lo), vr_addr(hi));
-	if (r >= 0 && (flags & VRANGE_OPTIMISTIC)) {
+	if (r >= 0 && (flags & VRANGE_OPTIMISTIC))
 		r = vr_opt_mark_locked(lo, hi, r);
-	} else if (r >= 0) {
-		/* Optimistic pages become explicit: settled first, so that
-		 * saving their words cannot fault. */
-		vr_opt_settle_locked(lo, hi);
+	else if (r >= 0)
 		r = vr_backend_cur->mark(lo, hi, r);
-	}
 	vr_registry_unlock();
 	if (r == 0)
 		vr_stat_add(VR_STAT_MARKED, hi - lo);
@@ -79,11 +80,10 @@ static ssize_t unmark(void *addr, size_t len, unsigned char *vec)
 		return 0;
 	vr_registry_lock();
 	size_t before = vr_registry_npages();
+	vr_opt_settle_locked(lo, hi);
 	ssize_t purged = vr_vma_check_locked(vr_addr(lo), vr_addr(hi));
-	if (purged >= 0) {
-		vr_opt_settle_locked(lo, hi);
+	if (purged >= 0)
 		purged = vr_backend_cur->unmark(lo, hi, (int)purged, vec);
-	}
 	size_t after = vr_registry_npages();
 	vr_registry_unlock();
 	if (purged >= 0) {

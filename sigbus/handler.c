@@ -2,7 +2,7 @@
  * handler.c - the process's SIGBUS and SIGSEGV handlers, and the sigaction(2)
  * and signal(3) family that keeps them first (see sigbus.h).
  *
- * Entry points: vr_sig_install, and the interposed sigaction, __sigaction,
+ * Entry points: vr_sig_install, vr_sig_deliver, and the interposed sigaction, __sigaction,
  * signal, bsd_signal, ssignal, sysv_signal and __sysv_signal.
  *
  * Once installed, the kernel's disposition of SIGBUS and SIGSEGV is always
@@ -339,8 +339,13 @@ static void reset_hand(struct slot *s, unsigned seq)
 	writer_unlock(&saved);
 }
 
-/* Delivers a declined signal as the kernel would have without us. */
-static void deliver(int sig, siginfo_t *si, ucontext_t *uc)
+/*
+ * Delivers a declined signal as the kernel would have without us. Whether
+ * it may be ignored depends on what raised it (si_code); refaults says
+ * whether retrying the access raises it again, which decides how the
+ * default action is reached.
+ */
+static void deliver(int sig, siginfo_t *si, ucontext_t *uc, bool refaults)
 {
 	struct slot *s = slot_of(sig);
 	struct sigaction app = { .sa_flags = 0 };
@@ -352,11 +357,11 @@ static void deliver(int sig, siginfo_t *si, ucontext_t *uc)
 		 * resets an ignored synchronous fault to the default. */
 		if (!sync)
 			return;
-		default_action(sig, si, sync);
+		default_action(sig, si, refaults);
 		return;
 	}
 	if (app.sa_handler == SIG_DFL) {
-		default_action(sig, si, sync);
+		default_action(sig, si, refaults);
 		return;
 	}
 	if (app.sa_flags & SA_RESETHAND)
@@ -396,7 +401,12 @@ static void vr_sig_handler(int sig, siginfo_t *si, void *uc)
 		return;
 	}
 	errno = saved;
-	deliver(sig, si, uc);
+	deliver(sig, si, uc, is_sync(sig, si));
+}
+
+void vr_sig_deliver(int sig, siginfo_t *si, void *uctx, bool refaults)
+{
+	deliver(sig, si, uctx, refaults);
 }
 
 /* --- installation ------------------------------------------------------ */

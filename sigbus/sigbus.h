@@ -31,6 +31,17 @@
 bool vr_fault_resolve(int sig, siginfo_t *si, void *uctx);
 
 /*
+ * Delivers sig with si to the application's disposition, from inside the
+ * library's handler, as the kernel would have (handler with its mask and
+ * flags, SIG_IGN, or the default action). refaults says whether retrying
+ * the faulting access raises the same signal again; when it does not (the
+ * core synthesised the signal: a purged page found through SIGSEGV by the
+ * mprotect fallback), the default action sends the signal instead of
+ * returning to the access. Async-signal-safe.
+ */
+void vr_sig_deliver(int sig, siginfo_t *si, void *uctx, bool refaults);
+
+/*
  * Installs the library's SIGBUS and SIGSEGV handlers, once; later calls do
  * nothing. Whatever was installed before (the application's handler, or
  * SIG_DFL/SIG_IGN) becomes the chained disposition. Thread-safe; not

@@ -1,0 +1,378 @@
+/*
+ * extents.c - jemalloc extent hooks that make freed memory volatile.
+ *
+ * Entry points (hidden, see shim.h): vr_ext_init, vr_ext_configure,
+ * vr_ext_thread_first, vr_ext_huge_first, vr_ext_trim_begin/end,
+ * vr_ext_lazy_bytes/calls. Exported for tests and tools until the counter
+ * is struct vrange_stats' shim_lazy_bytes.
+ *
+ * What the hooks change. jemalloc gives freed pages back in two steps: a
+ * "lazy" purge (the kernel may take the pages; their contents are undefined
+ * until rewritten) and a "forced" purge (the pages read as zeros). Debian's
+ * jemalloc runs with muzzy_decay_ms=0, so it never purges lazily: every
+ * purge is a forced one, MADV_DONTNEED, and the next use of the memory
+ * faults every page in again and has the kernel clear it. Our hooks wrap
+ * jemalloc's defaults and change two things:
+ *  - purge_lazy issues MADV_FREE itself and counts the bytes: the pages stay
+ *    mapped and keep their contents until the kernel needs memory, and
+ *    rewriting them cancels the lazy free without a fault;
+ *  - purge_forced refuses (returns true): a success would promise zeros,
+ *    which MADV_FREE does not give. jemalloc then falls back to purge_lazy
+ *    and records the extent as not zeroed (it clears it for calloc).
+ * Because every forced purge falls back to a lazy one, muzzy_decay_ms does
+ * not need to be raised for MADV_FREE to happen: the dirty decay alone
+ * decides when freed pages become reclaimable. VRANGE_FREE_DECAY_MS sets it
+ * (jemalloc's dirty_decay_ms, default 1000; 0 = at once) unless MALLOC_CONF
+ * names dirty_decay_ms itself: the user's jemalloc options win.
+ * For freed extents no purge cookie is needed: jemalloc never asks whether
+ * their contents survived, so the hooks call madvise directly and never
+ * touch the registry of volatile ranges.
+ *
+ * Which arenas get the hooks. jemalloc creates its automatic arenas lazily
+ * (a thread is bound to one on its first allocation) and the huge arena
+ * (blocks of opt.oversize_threshold, 8 MiB, and more) on the first huge
+ * allocation, and offers no callback for either. Initialising all 4 x ncpus
+ * arenas up front would cost their metadata in every process, and a timer
+ * would need a thread; instead the allocation paths check, with one
+ * thread-local load, whether the calling thread is new (then its arena,
+ * from "thread.arena", is hooked) and, with one compare, whether a huge
+ * request is the first (then the huge arena is). With percpu_arena, where a
+ * thread moves between arenas, every automatic arena is hooked at start-up.
+ * Not hooked: arenas an application creates itself with "arenas.create",
+ * and an arena whose hooks someone else already replaced.
+ *
+ * Nothing here allocates, and errno is preserved: the hooks run inside
+ * malloc and free.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jemalloc/jemalloc.h>
+
+#include "glue.h"
+#include "init.h"
+#include "log.h"
+#include "options.h"
+#include "shim.h"
+#include "stats.h"
+
+#define MAX_ARENAS 4096 /* MALLCTL_ARENAS_ALL: jemalloc's own limit */
+
+__thread bool vr_ext_thread_seen __attribute__((tls_model("initial-exec")));
+size_t vr_ext_huge_min = SIZE_MAX;
+
+/* Set by a malloc_trim in progress on this thread. */
+static __thread bool trim_forced __attribute__((tls_model("initial-exec")));
+/* Set while this thread runs the initialisation (recursion guard). */
+static __thread bool in_init __attribute__((tls_model("initial-exec")));
+
+enum { INIT_NONE, INIT_RUNNING, INIT_DONE, INIT_FAILED };
+static int init_state;
+
+static extent_hooks_t *dflt;       /* jemalloc's defaults, wrapped below */
+static extent_hooks_t hooks;       /* ours; written once, before use */
+static size_t mib_hooks[3], mib_initialized[3];
+static unsigned narenas_auto;
+static unsigned huge_ind = UINT_MAX;
+static size_t huge_threshold;
+static uint64_t hooked[MAX_ARENAS / 64];
+static unsigned nhooked;
+
+static uint64_t lazy_bytes, lazy_calls;
+
+/* --- the hooks ---------------------------------------------------------- */
+
+static void *h_alloc(extent_hooks_t *h, void *addr, size_t size, size_t align,
+                     bool *zero, bool *commit, unsigned ind)
+{
+	return dflt->alloc(dflt, addr, size, align, zero, commit, ind);
+}
+
+static bool h_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committed,
+                     unsigned ind)
+{
+	return dflt->dalloc(dflt, addr, size, committed, ind);
+}
+
+static void h_destroy(extent_hooks_t *h, void *addr, size_t size, bool committed,
+                      unsigned ind)
+{
+	dflt->destroy(dflt, addr, size, committed, ind);
+}
+
+static bool h_commit(extent_hooks_t *h, void *addr, size_t size, size_t off,
+                     size_t len, unsigned ind)
+{
+	return dflt->commit(dflt, addr, size, off, len, ind);
+}
+
+static bool h_decommit(extent_hooks_t *h, void *addr, size_t size, size_t off,
+                       size_t len, unsigned ind)
+{
+	return dflt->decommit(dflt, addr, size, off, len, ind);
+}
+
+static bool h_purge_lazy(extent_hooks_t *h, void *addr, size_t size, size_t off,
+                         size_t len, unsigned ind)
+{
+	/* vr_madvise is the raw system call and keeps errno. */
+	if (vr_madvise((uintptr_t)addr + off, len, MADV_FREE) != 0) {
+		/* A kernel without MADV_FREE (< 4.5): let jemalloc's own lazy
+		 * purge, which probed what works, do it or refuse. */
+		return dflt->purge_lazy ? dflt->purge_lazy(dflt, addr, size, off, len, ind)
+		                        : true;
+	}
+	__atomic_add_fetch(&lazy_bytes, len, __ATOMIC_RELAXED);
+	vr_stat_add(VR_STAT_SHIM_LAZY, len);
+	__atomic_add_fetch(&lazy_calls, 1, __ATOMIC_RELAXED);
+	return false;
+}
+
+static bool h_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t off,
+                           size_t len, unsigned ind)
+{
+	/* Refused, so that jemalloc purges lazily instead (see the banner);
+	 * except inside malloc_trim, whose caller wants the memory gone. */
+	if (trim_forced && dflt->purge_forced)
+		return dflt->purge_forced(dflt, addr, size, off, len, ind);
+	return true;
+}
+
+static bool h_split(extent_hooks_t *h, void *addr, size_t size, size_t a,
+                    size_t b, bool committed, unsigned ind)
+{
+	return dflt->split(dflt, addr, size, a, b, committed, ind);
+}
+
+static bool h_merge(extent_hooks_t *h, void *a, size_t asize, void *b,
+                    size_t bsize, bool committed, unsigned ind)
+{
+	return dflt->merge(dflt, a, asize, b, bsize, committed, ind);
+}
+
+/* --- installing them ---------------------------------------------------- */
+
+/* jemalloc answers "initialized" from a snapshot taken at the last "epoch"
+ * write: callers refresh it first (stats_refresh). */
+static void stats_refresh(void)
+{
+	uint64_t epoch = 1;
+	size_t len = sizeof epoch;
+	mallctl("epoch", &epoch, &len, &epoch, len);
+}
+
+static bool arena_initialized(unsigned i)
+{
+	size_t mib[3] = { mib_initialized[0], i, mib_initialized[2] };
+	bool v = false;
+	size_t len = sizeof v;
+	return mallctlbymib(mib, 3, &v, &len, NULL, 0) == 0 && v;
+}
+
+/*
+ * Installs our hooks on arena i unless done already or someone else's hooks
+ * are there. Returns false if arena i does not exist (reading the hooks of
+ * a missing manual or huge arena fails). Reading the hooks of an automatic
+ * arena that does not exist yet answers the defaults, and writing them
+ * creates it: callers only pass automatic arenas that exist, except for
+ * percpu_arena, where creating them is the point.
+ */
+static bool hook_arena(unsigned i)
+{
+	if (i >= MAX_ARENAS)
+		return false;
+	uint64_t bit = 1ull << (i & 63);
+	if (__atomic_load_n(&hooked[i >> 6], __ATOMIC_ACQUIRE) & bit)
+		return true;
+	if (__atomic_fetch_or(&hooked[i >> 6], bit, __ATOMIC_ACQ_REL) & bit)
+		return true;
+	size_t mib[3] = { mib_hooks[0], i, mib_hooks[2] };
+	extent_hooks_t *old = NULL, *mine = &hooks;
+	size_t len = sizeof old;
+	if (mallctlbymib(mib, 3, &old, &len, NULL, 0) != 0) {
+		__atomic_fetch_and(&hooked[i >> 6], ~bit, __ATOMIC_ACQ_REL);
+		return false;
+	}
+	if (old == dflt && mallctlbymib(mib, 3, NULL, NULL, &mine, sizeof mine) == 0)
+		__atomic_add_fetch(&nhooked, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+static int read_ctl(const char *name, void *out, size_t len)
+{
+	size_t l = len;
+	return mallctl(name, out, &l, NULL, 0);
+}
+
+static bool do_init(void)
+{
+	size_t len = 3;
+	if (mallctlnametomib("arena.0.extent_hooks", mib_hooks, &len) != 0 || len != 3)
+		return false;
+	len = 3;
+	if (mallctlnametomib("arena.0.initialized", mib_initialized, &len) != 0 || len != 3)
+		return false;
+	if (read_ctl("arena.0.extent_hooks", &dflt, sizeof dflt) != 0 || !dflt)
+		return false;
+
+	bool retain = false;
+	read_ctl("opt.retain", &retain, sizeof retain);
+	/* A NULL member tells jemalloc the operation always opts out, which
+	 * spares it the attempt; keep the default's NULLs, and with
+	 * opt.retain (jemalloc's default on 64-bit Linux) dalloc always opts
+	 * out, so say so instead of letting jemalloc deregister, try and
+	 * re-register every extent it gives back. */
+	hooks.alloc = h_alloc;
+	hooks.dalloc = dflt->dalloc && !retain ? h_dalloc : NULL;
+	hooks.destroy = dflt->destroy ? h_destroy : NULL;
+	hooks.commit = dflt->commit ? h_commit : NULL;
+	hooks.decommit = dflt->decommit ? h_decommit : NULL;
+	hooks.purge_lazy = h_purge_lazy;
+	hooks.purge_forced = h_purge_forced;
+	hooks.split = dflt->split ? h_split : NULL;
+	hooks.merge = dflt->merge ? h_merge : NULL;
+
+	unsigned ntotal = 0;
+	read_ctl("opt.narenas", &narenas_auto, sizeof narenas_auto);
+	read_ctl("arenas.narenas", &ntotal, sizeof ntotal);
+	size_t threshold = 0;
+	read_ctl("opt.oversize_threshold", &threshold, sizeof threshold);
+	/* jemalloc reserves the index after the automatic arenas for the
+	 * huge arena when oversize_threshold is in use. */
+	if (threshold != 0 && ntotal > narenas_auto) {
+		huge_ind = narenas_auto;
+		huge_threshold = threshold;
+	}
+
+	stats_refresh();
+	for (unsigned i = 0; i < ntotal && i < MAX_ARENAS; i++)
+		if (arena_initialized(i))
+			hook_arena(i);
+
+	const char *percpu = "disabled";
+	read_ctl("opt.percpu_arena", &percpu, sizeof percpu);
+	if (percpu && strcmp(percpu, "disabled") != 0)
+		for (unsigned i = 0; i < narenas_auto && i < MAX_ARENAS; i++)
+			hook_arena(i);
+
+	if (huge_ind != UINT_MAX && !(__atomic_load_n(&hooked[huge_ind >> 6],
+	                                              __ATOMIC_ACQUIRE) &
+	                              (1ull << (huge_ind & 63))))
+		__atomic_store_n(&vr_ext_huge_min, huge_threshold, __ATOMIC_RELEASE);
+	return true;
+}
+
+void vr_ext_init(void)
+{
+	int st = __atomic_load_n(&init_state, __ATOMIC_ACQUIRE);
+	if (vr_likely(st >= INIT_DONE) || in_init)
+		return;
+	int expect = INIT_NONE;
+	if (__atomic_compare_exchange_n(&init_state, &expect, INIT_RUNNING, false,
+	                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		in_init = true;
+		int saved = errno;
+		bool ok = do_init();
+		errno = saved;
+		in_init = false;
+		__atomic_store_n(&init_state, ok ? INIT_DONE : INIT_FAILED, __ATOMIC_RELEASE);
+		return;
+	}
+	/* Another thread is initialising: a few mallctl calls, microseconds.
+	 * No lock, so that fork in the middle cannot leave one held. */
+	while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == INIT_RUNNING)
+		sched_yield();
+}
+
+void vr_ext_thread_first(void)
+{
+	vr_ext_thread_seen = true;
+	vr_ext_init();
+	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
+		return;
+	int saved = errno;
+	unsigned a;
+	if (read_ctl("thread.arena", &a, sizeof a) == 0)
+		hook_arena(a);
+	errno = saved;
+}
+
+void vr_ext_huge_first(void)
+{
+	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE ||
+	    huge_ind == UINT_MAX)
+		return;
+	int saved = errno;
+	if (hook_arena(huge_ind))
+		__atomic_store_n(&vr_ext_huge_min, SIZE_MAX, __ATOMIC_RELEASE);
+	errno = saved;
+}
+
+void vr_ext_configure(void)
+{
+	int saved = errno;
+	/* VRANGE_FREE_DECAY_MS, read with every other option (options.c). */
+	vr_init();
+	long ms = opt_free_decay_ms;
+	const char *mc = getenv("MALLOC_CONF");
+	if (!(mc && strstr(mc, "dirty_decay_ms"))) {
+		ssize_t d = (ssize_t)ms;
+		/* The default for arenas created from now on... */
+		mallctl("arenas.dirty_decay_ms", NULL, NULL, &d, sizeof d);
+		/* ...and the ones that exist, except the huge arena, which
+		 * jemalloc purges at every free on purpose. */
+		unsigned ntotal = 0;
+		read_ctl("arenas.narenas", &ntotal, sizeof ntotal);
+		stats_refresh();
+		for (unsigned i = 0; i < ntotal; i++) {
+			if (i == huge_ind || !arena_initialized(i))
+				continue;
+			char name[64];
+			snprintf(name, sizeof name, "arena.%u.dirty_decay_ms", i);
+			mallctl(name, NULL, NULL, &d, sizeof d);
+		}
+	}
+	errno = saved;
+}
+
+void vr_ext_trim_begin(void)
+{
+	trim_forced = true;
+}
+
+void vr_ext_trim_end(void)
+{
+	trim_forced = false;
+}
+
+uint64_t vr_ext_lazy_bytes(void)
+{
+	return __atomic_load_n(&lazy_bytes, __ATOMIC_RELAXED);
+}
+
+uint64_t vr_ext_lazy_calls(void)
+{
+	return __atomic_load_n(&lazy_calls, __ATOMIC_RELAXED);
+}
+
+__attribute__((destructor))
+static void ext_destructor(void)
+{
+	if (!vr_ready() || !opt_stats)
+		return;
+	char buf[192];
+	int n = snprintf(buf, sizeof buf,
+	                 "libvrange: shim: %llu bytes made reclaimable (MADV_FREE) "
+	                 "in %llu calls; %u arenas hooked\n",
+	                 (unsigned long long)vr_ext_lazy_bytes(),
+	                 (unsigned long long)vr_ext_lazy_calls(),
+	                 __atomic_load_n(&nhooked, __ATOMIC_RELAXED));
+	if (n > 0)
+		vr_write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}

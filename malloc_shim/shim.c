@@ -1,0 +1,378 @@
+/*
+ * shim.c - the malloc family of libvrange_preload.so, forwarded to
+ * jemalloc's non-standard entry points.
+ *
+ * Entry points (exported): malloc, free, calloc, realloc, reallocarray,
+ * memalign, posix_memalign, aligned_alloc, valloc, pvalloc,
+ * malloc_usable_size, free_sized, free_aligned_sized, mallinfo, mallinfo2,
+ * malloc_trim, malloc_stats, mallopt. Hidden helpers for the C++ operators
+ * (cxx.cc): vr_shim_alloc, vr_shim_free, vr_shim_free_sized.
+ *
+ * Why the shim defines the family instead of letting libjemalloc.so.2 do it:
+ * the dynamic linker resolves a symbol to the first definition in the global
+ * lookup scope, which is the executable, then the LD_PRELOAD objects, then
+ * the executable's dependencies breadth first (libc among them), and only
+ * then the preloads' own dependencies (libjemalloc.so.2). A preload that
+ * merely depends on jemalloc therefore gets libc's malloc. Defined here, in
+ * the preload itself, our malloc comes before libc's for every object,
+ * libc's internal allocations included (glibc calls malloc through its PLT
+ * so that it can be interposed). The same holds for the C++ operators: a
+ * dlopen'ed plugin's operator new would otherwise bind to libjemalloc's own
+ * (found in the global scope before the plugin's libstdc++), so cxx.cc
+ * defines them too.
+ *
+ * We call mallocx, rallocx, sallocx, dallocx and sdallocx, which jemalloc
+ * exports and never calls back through the dynamic linker (its internals use
+ * hidden aliases): no dlsym, no recursion at start-up, and jemalloc
+ * initialises itself on its first call, whoever makes it.
+ *
+ * Every successful allocation ends with vr_ext_after_alloc: a thread's first
+ * allocation and the first huge one hook the arena jemalloc just chose
+ * (extents.c). errno: set to ENOMEM (or EINVAL) exactly where glibc sets it;
+ * free and posix_memalign never change it.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jemalloc/jemalloc.h>
+
+#include "shim.h"
+
+/* C23; glibc 2.36 does not declare them yet. */
+void free_sized(void *p, size_t size);
+void free_aligned_sized(void *p, size_t alignment, size_t size);
+
+/* jemalloc leaves mallocx(0) undefined; malloc(0) must return a unique
+ * pointer, so a zero request takes the smallest size class. */
+static inline size_t nz(size_t n)
+{
+	return n ? n : 1;
+}
+
+static inline bool pow2(size_t a)
+{
+	return a && !(a & (a - 1));
+}
+
+/* MALLOCX_ALIGN for a power of two, without the int truncation of ffs(). */
+static inline int align_flag(size_t align)
+{
+	return align > 1 ? MALLOCX_LG_ALIGN(__builtin_ctzl(align)) : 0;
+}
+
+static size_t page_size(void)
+{
+	static size_t ps;
+	size_t p = __atomic_load_n(&ps, __ATOMIC_RELAXED);
+	if (vr_unlikely(!p)) {
+		long r = sysconf(_SC_PAGESIZE);
+		p = r > 0 ? (size_t)r : 4096;
+		__atomic_store_n(&ps, p, __ATOMIC_RELAXED);
+	}
+	return p;
+}
+
+/* The one allocation path: errno is left alone on success and on failure
+ * (callers set it), since jemalloc's failed mmap may have changed it. */
+static inline void *alloc(size_t n, int flags)
+{
+	int saved = errno;
+	void *p = mallocx(nz(n), flags);
+	if (vr_likely(p != NULL)) {
+		vr_ext_after_alloc(n);
+		return p;
+	}
+	errno = saved;
+	return NULL;
+}
+
+static inline void *alloc_or_enomem(size_t n, int flags)
+{
+	void *p = alloc(n, flags);
+	if (vr_unlikely(!p))
+		errno = ENOMEM;
+	return p;
+}
+
+/* POSIX.1-2024 (and glibc since 2.33) promise that free keeps errno;
+ * jemalloc may purge, and so make system calls, inside dallocx. */
+static inline void dealloc(void *p)
+{
+	if (!p)
+		return;
+	int saved = errno;
+	dallocx(p, 0);
+	errno = saved;
+}
+
+static inline void dealloc_sized(void *p, size_t n, size_t align)
+{
+	if (!p)
+		return;
+	int saved = errno;
+	sdallocx(p, nz(n), align_flag(align));
+	errno = saved;
+}
+
+/* --- helpers for cxx.cc ---------------------------------------------- */
+
+void *vr_shim_alloc(size_t n, size_t align)
+{
+	return alloc(n, align_flag(align));
+}
+
+void vr_shim_free(void *p)
+{
+	dealloc(p);
+}
+
+void vr_shim_free_sized(void *p, size_t n, size_t align)
+{
+	dealloc_sized(p, n, align);
+}
+
+/* --- the C family ----------------------------------------------------- */
+
+VR_EXPORT void *malloc(size_t n)
+{
+	return alloc_or_enomem(n, 0);
+}
+
+VR_EXPORT void free(void *p)
+{
+	dealloc(p);
+}
+
+VR_EXPORT void *calloc(size_t nmemb, size_t size)
+{
+	size_t n;
+	if (__builtin_mul_overflow(nmemb, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* MALLOCX_ZERO lets jemalloc skip the clearing of pages it knows are
+	 * zero (fresh mappings); a memset here could not. */
+	return alloc_or_enomem(n, MALLOCX_ZERO);
+}
+
+VR_EXPORT void *realloc(void *p, size_t n)
+{
+	if (!p)
+		return alloc_or_enomem(n, 0);
+	if (n == 0) {
+		/* glibc frees and returns NULL, errno untouched (C23 leaves this
+		 * undefined; programs written for glibc rely on it). */
+		dealloc(p);
+		return NULL;
+	}
+	int saved = errno;
+	void *q = rallocx(p, n, 0);
+	if (vr_unlikely(!q)) {
+		/* The old block is left as it was, as the standard requires. */
+		errno = ENOMEM;
+		return NULL;
+	}
+	errno = saved;
+	vr_ext_after_alloc(n);
+	return q;
+}
+
+VR_EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
+{
+	size_t n;
+	if (__builtin_mul_overflow(nmemb, size, &n)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, n);
+}
+
+VR_EXPORT void *memalign(size_t align, size_t n)
+{
+	/* glibc's rules: an alignment beyond half the address space is
+	 * EINVAL; any other is rounded up to a power of two. */
+	if (align > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!pow2(align))
+		align = align < 2 ? 1 : (size_t)1 << (64 - __builtin_clzl(align));
+	return alloc_or_enomem(n, align_flag(align));
+}
+
+VR_EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	/* The result is the error number: errno stays as it was, whatever
+	 * happens (POSIX), so alloc's own save and restore is all we need. */
+	if (!pow2(align) || align % sizeof(void *) != 0)
+		return EINVAL;
+	void *p = alloc(n, align_flag(align));
+	if (!p)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+VR_EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	/* A non-power-of-two alignment is refused (C17 DR 460, glibc >= 2.38,
+	 * jemalloc) rather than rounded up as glibc 2.36 does: rounding would
+	 * break free_aligned_sized, which repeats the caller's alignment. */
+	if (!pow2(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return alloc_or_enomem(n, align_flag(align));
+}
+
+VR_EXPORT void *valloc(size_t n)
+{
+	return alloc_or_enomem(n, align_flag(page_size()));
+}
+
+VR_EXPORT void *pvalloc(size_t n)
+{
+	/* jemalloc 5.3.0 has no pvalloc: with a plain jemalloc preload,
+	 * glibc's pvalloc answers and free() of its result crashes. Whole
+	 * pages, at least one. */
+	size_t ps = page_size(), r;
+	if (__builtin_add_overflow(n, ps - 1, &r)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	r &= ~(ps - 1);
+	return alloc_or_enomem(r ? r : ps, align_flag(ps));
+}
+
+VR_EXPORT size_t malloc_usable_size(void *p)
+{
+	return p ? sallocx(p, 0) : 0;
+}
+
+VR_EXPORT void free_sized(void *p, size_t size)
+{
+	/* sdallocx spares jemalloc the lookup of the size class; like
+	 * jemalloc's own sized operator delete, a wrong size is undefined. */
+	dealloc_sized(p, size, 0);
+}
+
+VR_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
+{
+	dealloc_sized(p, size, pow2(align) ? align : 0);
+}
+
+/* --- glibc's introspection, answered from jemalloc's statistics -------- */
+
+/* Refreshes jemalloc's statistics (they are cached per "epoch"). */
+static void stats_refresh(void)
+{
+	uint64_t epoch = 1;
+	size_t len = sizeof epoch;
+	mallctl("epoch", &epoch, &len, &epoch, len);
+}
+
+static size_t stat_size(const char *name)
+{
+	size_t v = 0, len = sizeof v;
+	if (mallctl(name, &v, &len, NULL, 0) != 0)
+		return 0;
+	return v;
+}
+
+VR_EXPORT struct mallinfo2 mallinfo2(void)
+{
+	int saved = errno;
+	struct mallinfo2 mi;
+	memset(&mi, 0, sizeof mi);
+	stats_refresh();
+	size_t mapped = stat_size("stats.mapped");
+	size_t allocated = stat_size("stats.allocated");
+	/* glibc's meaning, in jemalloc's terms: arena = memory obtained from
+	 * the system, uordblks = in use by the program, fordblks = obtained
+	 * but not in use; jemalloc has no separate mmapped-chunk class and no
+	 * top chunk (keepcost), and glibc itself leaves usmblks at zero. */
+	mi.arena = mapped;
+	mi.uordblks = allocated;
+	mi.fordblks = mapped > allocated ? mapped - allocated : 0;
+	errno = saved;
+	return mi;
+}
+
+static int clamp_int(size_t v)
+{
+	return v > (size_t)__INT_MAX__ ? __INT_MAX__ : (int)v;
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+VR_EXPORT struct mallinfo mallinfo(void)
+{
+	/* The old int-sized interface, saturated rather than wrapped. */
+	struct mallinfo2 m2 = mallinfo2();
+	struct mallinfo mi;
+	memset(&mi, 0, sizeof mi);
+	mi.arena = clamp_int(m2.arena);
+	mi.uordblks = clamp_int(m2.uordblks);
+	mi.fordblks = clamp_int(m2.fordblks);
+	return mi;
+}
+#pragma GCC diagnostic pop
+
+VR_EXPORT int malloc_trim(size_t pad)
+{
+	/* Purges every arena now; forced purges are let through for this
+	 * thread so that the memory really goes back (glibc's promise), not
+	 * merely becomes reclaimable. Returns 1 if resident memory shrank. */
+	int saved = errno;
+	char name[64];
+	stats_refresh();
+	size_t before = stat_size("stats.resident");
+	snprintf(name, sizeof name, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+	vr_ext_trim_begin();
+	mallctl(name, NULL, NULL, NULL, 0);
+	vr_ext_trim_end();
+	stats_refresh();
+	size_t after = stat_size("stats.resident");
+	errno = saved;
+	return after < before;
+}
+
+VR_EXPORT void malloc_stats(void)
+{
+	/* glibc's summary lines, so that scripts reading them still parse. */
+	int saved = errno;
+	stats_refresh();
+	size_t mapped = stat_size("stats.mapped");
+	size_t allocated = stat_size("stats.allocated");
+	fprintf(stderr,
+	        "Arena 0:\nsystem bytes     = %10zu\nin use bytes     = %10zu\n"
+	        "Total (incl. mmap):\nsystem bytes     = %10zu\n"
+	        "in use bytes     = %10zu\nmax mmap regions = %10u\n"
+	        "max mmap bytes   = %10lu\n",
+	        mapped, allocated, mapped, allocated, 0u, 0ul);
+	fprintf(stderr, "libvrange: %llu bytes made lazily reclaimable (MADV_FREE) "
+	        "in %llu calls\n", (unsigned long long)vr_ext_lazy_bytes(),
+	        (unsigned long long)vr_ext_lazy_calls());
+	errno = saved;
+}
+
+VR_EXPORT int mallopt(int param, int value)
+{
+	/* glibc's tunables mean nothing to jemalloc (MALLOC_CONF configures
+	 * it). Succeed, as glibc does for the parameters it knows, without
+	 * waking glibc's allocator. */
+	return 1;
+}
+
+__attribute__((constructor))
+static void shim_constructor(void)
+{
+	vr_ext_init();
+	vr_ext_configure();
+}

@@ -1,0 +1,80 @@
+/*
+ * shim.h - what the files of libvrange_preload.so share: the allocation
+ * helpers of shim.c that the C++ operators (cxx.cc) call, and the arena
+ * bookkeeping of extents.c that every allocation path checks.
+ *
+ * Everything here is hidden (the shim is compiled with -fvisibility=hidden);
+ * only the malloc family and the C++ operators are exported. Nothing here
+ * takes a lock on the fast path.
+ */
+#ifndef VR_SHIM_H
+#define VR_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* --- shim.c: the helpers behind operator new and delete ---------------- */
+
+/*
+ * n bytes aligned to align (a power of two; 0 or 1 means the default
+ * alignment), or NULL on failure with errno untouched: operator new reports
+ * failure by its new-handler loop and bad_alloc, never through errno.
+ */
+void *vr_shim_alloc(size_t n, size_t align);
+/* Frees p (NULL is fine), keeping errno. */
+void vr_shim_free(void *p);
+/* Frees p allocated with exactly n bytes and align (sized deallocation). */
+void vr_shim_free_sized(void *p, size_t n, size_t align);
+
+/* --- extents.c: extent hooks on every arena ----------------------------- */
+
+/*
+ * False until the calling thread has allocated once through the shim: its
+ * first allocation hooks the arena jemalloc bound it to (vr_ext_thread_first).
+ * Initial-exec TLS: one load on the fast path, no __tls_get_addr call.
+ */
+extern __thread bool vr_ext_thread_seen __attribute__((tls_model("initial-exec")));
+/* Requests of this size or more go to jemalloc's huge arena; SIZE_MAX until
+ * that arena has been hooked (or when it does not exist). */
+extern size_t vr_ext_huge_min;
+
+void vr_ext_thread_first(void);
+void vr_ext_huge_first(void);
+
+/* Sets the extent hooks up on the arenas that exist (idempotent). */
+void vr_ext_init(void);
+/* Applies VRANGE_FREE_DECAY_MS (from the shim's constructor, once the
+ * environment is surely readable). */
+void vr_ext_configure(void);
+
+/*
+ * malloc_trim: while the calling thread is between begin and end, forced
+ * purges are not refused, so that the pages really leave the process
+ * (MADV_DONTNEED) as a glibc program calling malloc_trim expects.
+ */
+void vr_ext_trim_begin(void);
+void vr_ext_trim_end(void);
+
+/* Bytes and calls of MADV_FREE issued by the hooks since start-up. */
+uint64_t vr_ext_lazy_bytes(void);
+uint64_t vr_ext_lazy_calls(void);
+
+/* After every successful allocation of n bytes: hook what is new. */
+static inline void vr_ext_after_alloc(size_t n)
+{
+	if (__builtin_expect(!vr_ext_thread_seen, 0))
+		vr_ext_thread_first();
+	if (__builtin_expect(n >= vr_ext_huge_min, 0))
+		vr_ext_huge_first();
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VR_SHIM_H */

@@ -1,0 +1,537 @@
+/*
+ * t_shim.c - the malloc family of libvrange_preload.so, run under
+ * LD_PRELOAD: every entry point and its errno contract, that libc's own
+ * allocator is never reached (libc-internal allocations, dlopen), threads,
+ * fork from a multi-threaded parent, and that freed large blocks are handed
+ * to MADV_FREE (the extent hooks).
+ *
+ * The MADV_FREE cases need VRANGE_FREE_DECAY_MS=0, read at start-up: the
+ * test re-executes itself with it ("lazy" mode) in a child.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "shim/shimtest.h"
+
+/* C23, absent from glibc 2.36: only the shim has them, so look them up. */
+static void (*free_sized)(void *p, size_t size);
+static void (*free_aligned_sized)(void *p, size_t alignment, size_t size);
+
+/* Opaque to the optimiser: gcc may delete a malloc/free pair, or fold a
+ * malloc(SIZE_MAX) to NULL, without calling anything. */
+static size_t opaque(size_t n)
+{
+	__asm__ volatile("" : "+r"(n));
+	return n;
+}
+
+static void *volatile sink;
+
+static void test_binding(void)
+{
+	tap_ok(strstr(st_owner((void *)(uintptr_t)dlsym(RTLD_DEFAULT, "malloc")),
+	              "libvrange_preload") != NULL,
+	       "malloc resolves to the preload (%s)",
+	       st_owner((void *)(uintptr_t)dlsym(RTLD_DEFAULT, "malloc")));
+	static const char *const names[] = {
+		"free", "calloc", "realloc", "reallocarray", "memalign",
+		"posix_memalign", "aligned_alloc", "valloc", "pvalloc",
+		"malloc_usable_size", "free_sized", "free_aligned_sized",
+		"mallinfo2", "malloc_trim", "malloc_stats", "_Znwm", "_ZdlPv",
+	};
+	int all = 1;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		const char *o = st_owner((void *)(uintptr_t)dlsym(RTLD_DEFAULT, names[i]));
+		if (!strstr(o, "libvrange_preload")) {
+			tap_diag("%s comes from %s", names[i], o);
+			all = 0;
+		}
+	}
+	tap_ok(all, "the whole family resolves to the preload");
+	int stack_var;
+	static int static_var;
+	void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	tap_ok(!st_is_jemalloc(&stack_var) && !st_is_jemalloc(&static_var) &&
+	       !st_is_jemalloc(m), "a stack, static or mmap address is not jemalloc's (negative control)");
+	munmap(m, 4096);
+}
+
+static void test_malloc_free(void)
+{
+	errno = 0;
+	void *a = malloc(opaque(0)), *b = malloc(opaque(0));
+	tap_ok(a && b && a != b && errno == 0, "malloc(0) returns distinct pointers, errno kept");
+	tap_ok(st_is_jemalloc(a), "malloc(0) comes from jemalloc");
+	free(a);
+	free(b);
+	errno = 0;
+	void *p = malloc(opaque(SIZE_MAX));
+	tap_ok(p == NULL && errno == ENOMEM, "malloc(SIZE_MAX) is NULL with ENOMEM");
+	p = malloc(opaque(100));
+	tap_ok(p && malloc_usable_size(p) >= 100, "malloc_usable_size >= request (%zu)",
+	       malloc_usable_size(p));
+	tap_is(malloc_usable_size(NULL), 0, "malloc_usable_size(NULL) is 0");
+	errno = 1234;
+	free(p);
+	free(NULL);
+	tap_is(errno, 1234, "free keeps errno");
+	/* A 32 MiB block: its free purges at once (huge arena), making system
+	 * calls inside free. */
+	p = malloc(opaque(32u << 20));
+	memset(p, 1, 32u << 20);
+	errno = 4321;
+	free(p);
+	tap_is(errno, 4321, "free of a huge block keeps errno");
+}
+
+static void test_calloc(void)
+{
+	errno = 0;
+	void *p = calloc(opaque(SIZE_MAX / 2), 3);
+	tap_ok(p == NULL && errno == ENOMEM, "calloc overflow is NULL with ENOMEM");
+	/* Dirty a block, free it, calloc the same size: must read zero even
+	 * when jemalloc reuses the block. */
+	int zero = 1;
+	for (int round = 0; round < 4; round++) {
+		size_t n = opaque((size_t)(64 + 4000 * round) * 1024);
+		unsigned char *d = malloc(n);
+		memset(d, 0xa5, n);
+		free(d);
+		unsigned char *c = calloc(1, n);
+		for (size_t i = 0; i < n; i++)
+			if (c[i]) {
+				zero = 0;
+				break;
+			}
+		free(c);
+	}
+	tap_ok(zero, "calloc after reuse of dirty blocks reads zero");
+	p = calloc(0, 5);
+	tap_ok(p != NULL, "calloc(0, n) returns a pointer");
+	free(p);
+}
+
+static void test_realloc(void)
+{
+	char *p = realloc(NULL, opaque(10));
+	tap_ok(p && st_is_jemalloc(p), "realloc(NULL, n) allocates");
+	strcpy(p, "abcdefghi");
+	p = realloc(p, opaque(1 << 20));
+	tap_ok(p && strcmp(p, "abcdefghi") == 0, "realloc grows and keeps contents");
+	errno = 0;
+	char *q = realloc(p, opaque(SIZE_MAX - 100));
+	tap_ok(q == NULL && errno == ENOMEM && strcmp(p, "abcdefghi") == 0,
+	       "failed realloc: NULL, ENOMEM, old block intact");
+	errno = 77;
+	q = realloc(p, opaque(0));
+	tap_ok(q == NULL && errno == 77, "realloc(p, 0) frees and returns NULL (glibc), errno kept");
+	/* Through sink: a failed reallocarray leaves the block valid, which
+	 * gcc's use-after-free warning cannot know. */
+	sink = malloc(16);
+	errno = 0;
+	q = reallocarray(sink, opaque(SIZE_MAX / 4), 8);
+	tap_ok(q == NULL && errno == ENOMEM, "reallocarray overflow: NULL, ENOMEM");
+	q = reallocarray(sink, opaque(100), 10);
+	tap_ok(q && malloc_usable_size(q) >= 1000, "reallocarray(p, 100, 10) gives 1000 bytes");
+	free(q);
+}
+
+static int aligned(void *p, size_t a)
+{
+	return p && ((uintptr_t)p & (a - 1)) == 0;
+}
+
+static void test_aligned(void)
+{
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	void *p = memalign(opaque(64), 100);
+	tap_ok(aligned(p, 64) && st_is_jemalloc(p), "memalign(64) is aligned");
+	free(p);
+	p = memalign(opaque(48), 100);
+	tap_ok(aligned(p, 64), "memalign(48) rounds the alignment up to 64 (glibc)");
+	free(p);
+	errno = 0;
+	p = memalign(opaque(SIZE_MAX), 1);
+	tap_ok(!p && errno == EINVAL, "memalign(SIZE_MAX) is EINVAL");
+
+	void *out = (void *)&out;
+	errno = 555;
+	tap_is(posix_memalign(&out, opaque(3), 8), EINVAL, "posix_memalign(3) is EINVAL");
+	tap_is(posix_memalign(&out, opaque(4), 8), EINVAL,
+	       "posix_memalign(4) (not a multiple of sizeof(void *)) is EINVAL");
+	tap_is(posix_memalign(&out, opaque(0), 8), EINVAL, "posix_memalign(0) is EINVAL");
+	tap_is(posix_memalign(&out, opaque(64), SIZE_MAX - 4096), ENOMEM,
+	       "posix_memalign of SIZE_MAX - 4096 is ENOMEM");
+	tap_ok(out == (void *)&out, "failed posix_memalign leaves *memptr alone");
+	tap_is(posix_memalign(&out, opaque(4096), 10), 0, "posix_memalign(4096) succeeds");
+	tap_ok(aligned(out, 4096), "... aligned");
+	tap_is(errno, 555, "posix_memalign never touches errno");
+	free(out);
+
+	p = aligned_alloc(opaque(256), 1000);
+	tap_ok(aligned(p, 256), "aligned_alloc(256) is aligned");
+	free_aligned_sized(p, 256, 1000);
+	errno = 0;
+	p = aligned_alloc(opaque(24), 48);
+	tap_ok(!p && errno == EINVAL, "aligned_alloc(24) is EINVAL");
+	p = valloc(opaque(10));
+	tap_ok(aligned(p, ps), "valloc is page aligned");
+	free(p);
+	p = pvalloc(opaque(1));
+	tap_ok(aligned(p, ps) && malloc_usable_size(p) >= ps, "pvalloc(1) is a whole page");
+	free(p); /* crashes under a plain jemalloc preload: glibc's pvalloc */
+	p = pvalloc(opaque(0));
+	tap_ok(aligned(p, ps) && malloc_usable_size(p) >= ps, "pvalloc(0) is a whole page");
+	free(p);
+	errno = 0;
+	p = pvalloc(opaque(SIZE_MAX - 10));
+	tap_ok(!p && errno == ENOMEM, "pvalloc overflow is ENOMEM");
+
+	p = malloc(opaque(3000));
+	errno = 99;
+	free_sized(p, 3000);
+	free_sized(NULL, 10);
+	tap_is(errno, 99, "free_sized frees and keeps errno");
+	p = calloc(opaque(7), 9);
+	free_sized(p, 63);
+	tap_ok(1, "free_sized of a calloc block");
+}
+
+static void test_introspection(void)
+{
+	struct mallinfo2 a = mallinfo2();
+	void *p = malloc(opaque(10u << 20));
+	memset(p, 3, 10u << 20);
+	struct mallinfo2 b = mallinfo2();
+	tap_ok(b.uordblks >= a.uordblks + (10u << 20) && b.arena >= b.uordblks,
+	       "mallinfo2 counts a 10 MiB block (in use %zu -> %zu, system %zu)",
+	       a.uordblks, b.uordblks, b.arena);
+	free(p);
+	int r = malloc_trim(0);
+	tap_ok(r == 0 || r == 1, "malloc_trim answers 0 or 1 (%d)", r);
+	tap_is(mallopt(M_ARENA_MAX, 2), 1, "mallopt succeeds without effect");
+
+	/* malloc_stats writes glibc's summary to stderr. */
+	fflush(stderr);
+	int saved = dup(2);
+	FILE *tmp = tmpfile();
+	dup2(fileno(tmp), 2);
+	malloc_stats();
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	char buf[2048];
+	size_t n = fread(buf, 1, sizeof buf - 1, tmp);
+	buf[n] = '\0';
+	fclose(tmp);
+	tap_ok(strstr(buf, "in use bytes") != NULL, "malloc_stats prints glibc's summary");
+}
+
+/* Allocations made inside libc and the dynamic linker. */
+static void test_libc_internal(void)
+{
+	char *s = strdup("volatile ranges");
+	tap_ok(st_is_jemalloc(s), "strdup's block comes from jemalloc");
+	free(s);
+
+	FILE *f = fopen("/proc/self/status", "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t got = f ? getline(&line, &cap, f) : -1;
+	tap_ok(f && st_is_jemalloc(f), "fopen's FILE comes from jemalloc");
+	tap_ok(got > 0 && st_is_jemalloc(line), "getline's buffer comes from jemalloc");
+	tap_ok(f && f->_IO_buf_base && st_is_jemalloc(f->_IO_buf_base),
+	       "the stdio buffer comes from jemalloc");
+	free(line);
+	if (f)
+		fclose(f);
+
+	char *a = NULL;
+	int w = asprintf(&a, "%d-%s", 42, "x");
+	tap_ok(w == 4 && st_is_jemalloc(a), "asprintf's string comes from jemalloc");
+	free(a);
+
+	char *mbuf = NULL;
+	size_t msize = 0;
+	FILE *ms = open_memstream(&mbuf, &msize);
+	fprintf(ms, "%0100d", 7);
+	fclose(ms);
+	tap_ok(msize == 100 && st_is_jemalloc(mbuf), "open_memstream's buffer comes from jemalloc");
+	free(mbuf);
+
+	/* dlopen: the link map is calloc'ed by the dynamic linker; glibc's
+	 * dlopen handle is that link map. */
+	void *h = dlopen("libm.so.6", RTLD_NOW | RTLD_LOCAL);
+	void *h2 = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+	void *hh = h2 ? h2 : h;
+	tap_ok(hh && st_is_jemalloc(hh), "dlopen's link map comes from jemalloc");
+	if (h2)
+		dlclose(h2);
+	if (h)
+		dlclose(h);
+
+	char *rp = realpath(".", NULL);
+	tap_ok(rp && st_is_jemalloc(rp), "realpath's buffer comes from jemalloc");
+	free(rp);
+
+	tap_is(st_has_brk_heap(), 0, "glibc's malloc never ran: no [heap] mapping");
+}
+
+/* --- threads ------------------------------------------------------------ */
+
+#define NTHREADS 8
+#define NSLOTS 256
+
+static void *churn(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	unsigned char *slot[NSLOTS] = { 0 };
+	size_t len[NSLOTS] = { 0 };
+	long bad = 0;
+	for (int it = 0; it < 60000; it++) {
+		unsigned r = rand_r(&seed);
+		unsigned i = r % NSLOTS;
+		if (slot[i]) {
+			if (slot[i][0] != (unsigned char)i || slot[i][len[i] - 1] != (unsigned char)i)
+				bad++;
+			if (r & 0x100) {
+				free(slot[i]);
+				slot[i] = NULL;
+				continue;
+			}
+			size_t n = 1 + (r >> 12) % ((r & 0x200) ? 300000 : 2000);
+			unsigned char *q = realloc(slot[i], n);
+			if (!q) {
+				bad++;
+				continue;
+			}
+			slot[i] = q;
+			len[i] = n;
+		} else {
+			size_t n = 1 + (r >> 12) % ((r & 0x200) ? 100000 : 500);
+			slot[i] = (r & 0x400) ? calloc(1, n) : malloc(n);
+			if (!slot[i]) {
+				bad++;
+				continue;
+			}
+			len[i] = n;
+		}
+		slot[i][0] = slot[i][len[i] - 1] = (unsigned char)i;
+	}
+	for (unsigned i = 0; i < NSLOTS; i++)
+		free(slot[i]);
+	/* Report this thread's arena and whether it carries the shim's hooks
+	 * (the same hooks as arena 0, which start-up hooked). */
+	unsigned ar = 0;
+	size_t l = sizeof ar;
+	st_mallctl("thread.arena", &ar, &l, NULL, 0);
+	char name[64];
+	void *mine = NULL, *a0 = NULL;
+	snprintf(name, sizeof name, "arena.%u.extent_hooks", ar);
+	l = sizeof mine;
+	st_mallctl(name, &mine, &l, NULL, 0);
+	l = sizeof a0;
+	st_mallctl("arena.0.extent_hooks", &a0, &l, NULL, 0);
+	if (mine != a0)
+		bad += 1000000;
+	return (void *)bad;
+}
+
+static void test_threads(void)
+{
+	pthread_t t[NTHREADS];
+	for (uintptr_t i = 0; i < NTHREADS; i++)
+		pthread_create(&t[i], NULL, churn, (void *)(i + 1));
+	long bad = 0;
+	for (int i = 0; i < NTHREADS; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		bad += (long)r;
+	}
+	tap_ok(bad < 1000000, "every thread's arena carries the shim's extent hooks");
+	tap_is(bad % 1000000, 0, "%d threads of malloc/calloc/realloc/free churn keep contents",
+	       NTHREADS);
+}
+
+/* --- fork from a multi-threaded parent ---------------------------------- */
+
+static volatile int stop_bg;
+
+static void *background(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	while (!stop_bg) {
+		void *p = malloc(1 + rand_r(&seed) % 50000);
+		sink = p;
+		free(p);
+	}
+	return NULL;
+}
+
+static void *child_thread(void *arg)
+{
+	for (int i = 0; i < 1000; i++)
+		free(malloc((size_t)i * 37 + 1));
+	return arg;
+}
+
+static void test_fork(void)
+{
+	pthread_t bg[4];
+	stop_bg = 0;
+	for (uintptr_t i = 0; i < 4; i++)
+		pthread_create(&bg[i], NULL, background, (void *)(i + 7));
+	int ok = 0;
+	const int rounds = 30;
+	for (int r = 0; r < rounds; r++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			alarm(10);
+			char *s = strdup("child");
+			void *big = malloc(20u << 20);
+			pthread_t t;
+			int good = s && big && pthread_create(&t, NULL, child_thread, s) == 0;
+			if (good)
+				pthread_join(t, NULL);
+			free(big);
+			free(s);
+			_exit(good ? 0 : 1);
+		}
+		int st = 0;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			ok++;
+		else
+			tap_diag("child %d: status 0x%x", r, st);
+		free(malloc(1000 + (size_t)r));
+	}
+	stop_bg = 1;
+	for (int i = 0; i < 4; i++)
+		pthread_join(bg[i], NULL);
+	tap_is(ok, rounds, "fork with 4 allocating threads: every child allocates, "
+	       "starts a thread and exits cleanly");
+	void *p = malloc(12345);
+	tap_ok(p && st_is_jemalloc(p), "the parent still allocates after the forks");
+	free(p);
+}
+
+/* --- MADV_FREE of freed extents (lazy mode: VRANGE_FREE_DECAY_MS=0) ------ */
+
+static int lazy_mode(void)
+{
+	/* Exit status bits name what failed; stdout stays TAP-free. */
+	int fail = 0;
+	uint64_t before = st_lazy_bytes();
+	long long lf0 = st_rollup("LazyFree");
+	/* Large blocks of the ordinary arenas (1 MiB) ... */
+	enum { N = 48 };
+	void *p[N];
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(opaque(1u << 20));
+		memset(p[i], 0x5a, 1u << 20);
+	}
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	uint64_t mid = st_lazy_bytes();
+	if (mid - before < (uint64_t)(N / 2) << 20)
+		fail |= 1;
+	/* ... and of the huge arena (16 MiB), created by this first huge
+	 * allocation and hooked right after it. */
+	void *h = malloc(opaque(16u << 20));
+	memset(h, 0x5a, 16u << 20);
+	free(h);
+	uint64_t after = st_lazy_bytes();
+	if (after - mid < (16u << 20))
+		fail |= 2;
+	long long lf1 = st_rollup("LazyFree");
+	if (lf0 >= 0 && lf1 >= 0 && lf1 <= lf0)
+		fail |= 4;
+	/* Reused lazily freed memory works and calloc still zeroes it. */
+	unsigned char *c = calloc(1, 16u << 20);
+	for (size_t i = 0; i < (16u << 20); i += 4096)
+		if (c[i])
+			fail |= 8;
+	free(c);
+	if (fail) {
+		fprintf(stderr, "lazy: %llu -> %llu -> %llu bytes, LazyFree %lld -> %lld\n",
+		        (unsigned long long)before, (unsigned long long)mid,
+		        (unsigned long long)after, lf0, lf1);
+	}
+	return fail;
+}
+
+static void test_lazy(const char *self)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("VRANGE_FREE_DECAY_MS", "0", 1);
+		unsetenv("MALLOC_CONF");
+		execl(self, self, "lazy", (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 100;
+	tap_ok(code != 127 && code != 100 && !(code & 1),
+	       "VRANGE_FREE_DECAY_MS=0: freed 1 MiB blocks are MADV_FREE'd at once");
+	tap_ok(code != 127 && code != 100 && !(code & 2),
+	       "the huge arena (16 MiB block) is hooked and MADV_FREE'd");
+	tap_ok(code != 127 && code != 100 && !(code & 4), "the kernel counts them as LazyFree");
+	tap_ok(code != 127 && code != 100 && !(code & 8), "calloc over reused lazily freed pages reads zero");
+
+	/* Default decay (1000 ms): after a free of 16 MiB in the huge arena
+	 * the counter moves at once; ordinary arenas follow within the decay
+	 * time, driven by later allocator activity. */
+	uint64_t b = st_lazy_bytes();
+	void *p[16];
+	for (int i = 0; i < 16; i++) {
+		p[i] = malloc(opaque(1u << 20));
+		memset(p[i], 1, 1u << 20);
+	}
+	for (int i = 0; i < 16; i++)
+		free(p[i]);
+	usleep(1300 * 1000);
+	for (int i = 0; i < 20000; i++)
+		free(malloc(opaque((size_t)(i % 64) * 16 + 8)));
+	tap_ok(st_lazy_bytes() - b >= (4u << 20),
+	       "default decay: freed 16 MiB of 1 MiB blocks become reclaimable "
+	       "within 1.3 s (%llu bytes)", (unsigned long long)(st_lazy_bytes() - b));
+}
+
+int main(int argc, char **argv)
+{
+	st_require_preload();
+	free_sized = (void (*)(void *, size_t))(uintptr_t)dlsym(RTLD_DEFAULT, "free_sized");
+	free_aligned_sized = (void (*)(void *, size_t, size_t))(uintptr_t)
+		dlsym(RTLD_DEFAULT, "free_aligned_sized");
+	if (!free_sized || !free_aligned_sized) {
+		tap_printf("Bail out! free_sized/free_aligned_sized missing\n");
+		return 1;
+	}
+	if (argc > 1 && strcmp(argv[1], "lazy") == 0)
+		return lazy_mode();
+	test_binding();
+	test_malloc_free();
+	test_calloc();
+	test_realloc();
+	test_aligned();
+	test_introspection();
+	test_libc_internal();
+	test_threads();
+	test_fork();
+	test_lazy("/proc/self/exe");
+	tap_done();
+}

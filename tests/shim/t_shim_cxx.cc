@@ -1,0 +1,156 @@
+/*
+ * t_shim_cxx.cc - the C++ operators of libvrange_preload.so, run under
+ * LD_PRELOAD: every new/delete form, alignment, the new-handler loop and
+ * bad_alloc, nothrow, a multi-threaded std::map/std::string churn, and a
+ * dlopen'ed C++ plugin whose operator new must bind to the preload.
+ */
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <dlfcn.h>
+
+extern "C" {
+#include "shim/shimtest.h"
+}
+
+static std::atomic<int> handler_calls;
+
+static void handler()
+{
+	handler_calls++;
+	std::set_new_handler(nullptr);
+}
+
+/* Opaque to the optimiser (new/delete pairs may be elided). */
+static std::size_t opaque(std::size_t n)
+{
+	__asm__ volatile("" : "+r"(n));
+	return n;
+}
+
+static void test_operators()
+{
+	tap_ok(std::strstr(st_owner(dlsym(RTLD_DEFAULT, "_Znwm")), "libvrange_preload") != nullptr,
+	       "operator new resolves to the preload");
+	int *p = new int(5);
+	int *a = new int[opaque(1000)];
+	tap_ok(st_is_jemalloc(p) && st_is_jemalloc(a), "new and new[] come from jemalloc");
+	delete p;
+	delete[] a;
+
+	struct alignas(256) Big {
+		char c[300];
+	};
+	Big *b = new Big;
+	Big *ba = new Big[3];
+	tap_ok(((uintptr_t)b & 255) == 0 && ((uintptr_t)ba & 255) == 0,
+	       "aligned new (alignas(256)) is aligned");
+	delete b;
+	delete[] ba;
+
+	void *raw = ::operator new(opaque(100), std::align_val_t(4096));
+	tap_ok(((uintptr_t)raw & 4095) == 0, "operator new(n, align_val_t(4096)) is aligned");
+	::operator delete(raw, 100, std::align_val_t(4096));
+	raw = ::operator new(opaque(100), std::align_val_t(64), std::nothrow);
+	tap_ok(raw && ((uintptr_t)raw & 63) == 0, "nothrow aligned new is aligned");
+	::operator delete(raw, std::align_val_t(64), std::nothrow);
+	raw = ::operator new(opaque(0));
+	tap_ok(raw != nullptr, "operator new(0) returns a pointer");
+	::operator delete(raw, std::size_t(0));
+	raw = ::operator new[](opaque(77), std::nothrow);
+	::operator delete[](raw, std::nothrow);
+	raw = ::operator new[](opaque(77));
+	::operator delete[](raw, 77);
+	raw = ::operator new[](opaque(77), std::align_val_t(128));
+	::operator delete[](raw, 77, std::align_val_t(128));
+	tap_ok(true, "sized and nothrow array forms");
+
+	void *n = ::operator new(opaque(SIZE_MAX / 2), std::nothrow);
+	tap_ok(n == nullptr, "nothrow new of SIZE_MAX/2 returns nullptr");
+	bool threw = false;
+	try {
+		void *q = ::operator new(opaque(SIZE_MAX / 2));
+		::operator delete(q);
+	} catch (const std::bad_alloc &) {
+		threw = true;
+	}
+	tap_ok(threw, "new of SIZE_MAX/2 throws std::bad_alloc");
+	handler_calls = 0;
+	std::set_new_handler(handler);
+	threw = false;
+	try {
+		void *q = ::operator new(opaque(SIZE_MAX / 2));
+		::operator delete(q);
+	} catch (const std::bad_alloc &) {
+		threw = true;
+	}
+	tap_ok(threw && handler_calls == 1, "the new-handler runs before bad_alloc (%d calls)",
+	       handler_calls.load());
+}
+
+static void test_churn()
+{
+	std::atomic<long> bad{0};
+	std::vector<std::thread> ts;
+	for (int t = 0; t < 6; t++)
+		ts.emplace_back([t, &bad] {
+			std::map<std::string, std::string> m;
+			unsigned seed = 1234u + (unsigned)t;
+			for (int i = 0; i < 40000; i++) {
+				unsigned r = rand_r(&seed);
+				std::string k = "key" + std::to_string(r % 2000);
+				if (r & 0x10000)
+					m.erase(k);
+				else
+					m[k] = std::string(r % 700, (char)('a' + r % 26));
+			}
+			for (auto &kv : m)
+				if (!kv.second.empty() &&
+				    kv.second.find_first_not_of(kv.second[0]) != std::string::npos)
+					bad++;
+		});
+	for (auto &th : ts)
+		th.join();
+	tap_is(bad.load(), 0, "6 threads of std::map<std::string, std::string> churn");
+}
+
+static void test_plugin()
+{
+	const char *path = getenv("VRANGE_TEST_PLUGIN");
+	void *h = path ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : nullptr;
+	if (!h) {
+		tap_ok(false, "dlopen the C++ plugin (%s): %s", path ? path : "VRANGE_TEST_PLUGIN unset",
+		       dlerror());
+		return;
+	}
+	auto new_addr = (void *(*)())dlsym(h, "plugin_new_addr");
+	auto palloc = (char *(*)(std::size_t))dlsym(h, "plugin_alloc");
+	auto pfree = (void (*)(char *))dlsym(h, "plugin_free");
+	auto pstrings = (std::size_t (*)(int))dlsym(h, "plugin_strings");
+	const char *owner = st_owner(new_addr());
+	tap_ok(std::strstr(owner, "libvrange_preload") != nullptr,
+	       "the plugin's operator new binds to the preload (%s)", owner);
+	char *p = palloc(5000);
+	tap_ok(st_is_jemalloc(p), "the plugin's new[] comes from jemalloc");
+	delete[] p; /* allocated there, freed here */
+	char *q = new char[300];
+	pfree(q); /* and the other way round */
+	tap_ok(pstrings(1000) > 0, "the plugin's std::string churn runs");
+	dlclose(h);
+}
+
+int main()
+{
+	st_require_preload();
+	test_operators();
+	test_churn();
+	test_plugin();
+	tap_done();
+}
