@@ -53,11 +53,13 @@ static void tap_plan(int n)
 	tap_printf("1..%d\n", n);
 }
 
+/* Skips the whole test. The TAP driver reads the skip from the plan; it
+ * would count exit status 77 (the plain driver's skip) as an error. */
 __attribute__((noreturn, unused))
 static void tap_skip_all(const char *reason)
 {
 	tap_printf("1..0 # SKIP %s\n", reason);
-	exit(77);
+	exit(0);
 }
 
 __attribute__((format(printf, 2, 3), unused))
