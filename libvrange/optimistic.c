@@ -34,6 +34,7 @@
 #include "init.h"
 #include "log.h"
 #include "optimistic.h"
+#include "options.h"
 #include "refill.h"
 #include "registry.h"
 #include "sigbus.h"
@@ -154,6 +155,66 @@ static int uffd_copy(uintptr_t vpn, const void *buf)
 
 #endif
 
+/*
+ * With VRANGE_DEBUG=1, where each optimistic range was marked: the report
+ * of a use after purge prints it. A ring of the latest marks in mmap'd
+ * memory; the writer (registry lock held) empties a slot, fills it and
+ * publishes its bounds last; the handler copies a slot and checks that its
+ * sequence did not move meanwhile.
+ */
+#define TRACE_SLOTS 128
+#define TRACE_DEPTH 16
+
+typedef struct mark_trace_s {
+	unsigned seq;              /* odd while being written */
+	uintptr_t lo, hi;          /* page numbers */
+	int n;
+	uintptr_t pcs[TRACE_DEPTH];
+} mark_trace_t;
+
+static mark_trace_t *traces;
+static unsigned trace_next;
+
+static void trace_mark_locked(uintptr_t lo, uintptr_t hi)
+{
+	if (!opt_debug)
+		return;
+	if (!traces && !(traces = vr_mmap_anon(TRACE_SLOTS * sizeof *traces)))
+		return;
+	uintptr_t pcs[TRACE_DEPTH];
+	int n = vr_backtrace_capture(pcs, TRACE_DEPTH);
+	mark_trace_t *t = &traces[trace_next++ % TRACE_SLOTS];
+	__atomic_add_fetch(&t->seq, 1, __ATOMIC_ACQ_REL);
+	t->lo = lo;
+	t->hi = hi;
+	t->n = n;
+	memcpy(t->pcs, pcs, sizeof pcs);
+	__atomic_add_fetch(&t->seq, 1, __ATOMIC_RELEASE);
+}
+
+/* The latest mark covering vpn, copied into pcs; returns its depth or 0. */
+static int trace_find(uintptr_t vpn, uintptr_t *pcs)
+{
+	mark_trace_t *ts = __atomic_load_n(&traces, __ATOMIC_ACQUIRE);
+	if (!ts)
+		return 0;
+	unsigned last = __atomic_load_n(&trace_next, __ATOMIC_RELAXED);
+	for (unsigned k = 0; k < TRACE_SLOTS; k++) {
+		mark_trace_t *t = &ts[(last - 1 - k) % TRACE_SLOTS];
+		unsigned s = __atomic_load_n(&t->seq, __ATOMIC_ACQUIRE);
+		if (s & 1)
+			continue;
+		uintptr_t lo = t->lo, hi = t->hi;
+		int n = t->n;
+		if (vpn < lo || vpn >= hi || n <= 0 || n > TRACE_DEPTH)
+			continue;
+		memcpy(pcs, t->pcs, (size_t)n * sizeof *pcs);
+		if (__atomic_load_n(&t->seq, __ATOMIC_ACQUIRE) == s)
+			return n;
+	}
+	return 0;
+}
+
 /* Registers the pages of [lo, hi) that are not registered yet, in runs. */
 static int register_range_locked(uintptr_t lo, uintptr_t hi)
 {
@@ -218,6 +279,7 @@ static int fallback_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind)
 
 int vr_opt_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind)
 {
+	trace_mark_locked(lo, hi);
 	if (uffd < 0) {
 		if (vr_backend_cur == &vr_backend_native)
 			return -EOPNOTSUPP;
@@ -476,9 +538,10 @@ static bool fallback_fault(uintptr_t vpn, const vr_page_bits_t *b, siginfo_t *si
 	unclaim(vpn, claimed);
 	if (ok)
 		return true;
-	uintptr_t lo, hi;
+	uintptr_t lo, hi, pcs[TRACE_DEPTH];
 	range_bounds(vpn, &lo, &hi);
-	vr_report_use_after_purge(si->si_addr, vr_addr(lo), vr_addr(hi), uctx, NULL, 0);
+	int npcs = trace_find(vpn, pcs);
+	vr_report_use_after_purge(si->si_addr, vr_addr(lo), vr_addr(hi), uctx, pcs, npcs);
 	/* The application sees what the kernel-backed mechanism gives: a
 	 * SIGBUS at the address. Retrying would fault with SIGSEGV, so the
 	 * signal is delivered here. */
@@ -566,9 +629,10 @@ bool vr_fault_resolve(int sig, siginfo_t *si, void *uctx)
 		if (handled)
 			goto out;
 	}
-	uintptr_t lo, hi;
+	uintptr_t lo, hi, pcs[TRACE_DEPTH];
 	range_bounds(vpn, &lo, &hi);
-	vr_report_use_after_purge(si->si_addr, vr_addr(lo), vr_addr(hi), uctx, NULL, 0);
+	int npcs = trace_find(vpn, pcs);
+	vr_report_use_after_purge(si->si_addr, vr_addr(lo), vr_addr(hi), uctx, pcs, npcs);
 out:
 	vr_registry_read_end();
 	return handled;

@@ -213,16 +213,65 @@ static int child_app_handler(void *arg)
 	return 0;
 }
 
-static int child_no_handler(void *arg)
+/*
+ * Run as "t_opt --die FILE" (re-executed with VRANGE_DEBUG=1, read at
+ * start-up): touches a purged page with no callback and no handler, with
+ * stderr in FILE, after writing the page's address there.
+ */
+__attribute__((noinline)) static int die_here(const char *file)
 {
-	(void)arg;
+	FILE *f = freopen(file, "w", stderr);
+	if (!f)
+		return 21;
+	setvbuf(stderr, NULL, _IONBF, 0);
+	ps = tu_pagesize();
+	tu_pin_cpu();
 	const size_t N = 4;
 	unsigned char *p = opt_region(N);
 	vrange_mark_volatile(p, N * ps, VRANGE_OPTIMISTIC);
 	tu_pageout(p, 1, 1);
+	fprintf(stderr, "page %p\n", (void *)(p + ps));
 	volatile unsigned char *q = p + ps;
 	(void)*q;
 	return 20;   /* survived: wrong */
+}
+
+static void case_death_report(void)
+{
+	char file[] = "/tmp/t_opt.XXXXXX";
+	int fd = mkstemp(file);
+	if (fd >= 0)
+		close(fd);
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(20);
+		setenv("VRANGE_DEBUG", "1", 1);
+		execl("/proc/self/exe", "t_opt", "--die", file, (char *)NULL);
+		_exit(22);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	tap_ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS,
+	       "no callback, no handler: the process dies of SIGBUS (status 0x%x)", st);
+	char text[8192] = "";
+	FILE *f = fopen(file, "r");
+	size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+	text[n] = '\0';
+	if (f)
+		fclose(f);
+	unlink(file);
+	void *page = NULL;
+	char addr[32] = "";
+	if (sscanf(text, "page %p", &page) == 1)
+		snprintf(addr, sizeof addr, "address %p", page);
+	tap_ok(addr[0] && strstr(text, "use after purge") && strstr(text, addr),
+	       "the report names the faulting address (%s)", addr);
+	tap_ok(strstr(text, "#0 ") && strstr(text, "die_here"),
+	       "the report has a backtrace through the faulting function");
+	tap_ok(strstr(text, "marked volatile at:") && strstr(text, "vrange_mark_volatile"),
+	       "with VRANGE_DEBUG=1, also where the range was marked volatile");
+	if (!strstr(text, "marked volatile at:"))
+		tap_diag("report: %.600s", text);
 }
 
 /* v10 style: the handler unmarks the range, refills it and returns. */
@@ -403,8 +452,10 @@ static void case_flags(void)
 	munmap(p, ps);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--die") == 0)
+		return die_here(argv[2]);
 	tu_require_pageout();
 	t_start("t_opt");
 	uffd = strcmp(vrange_backend(), "uffd") == 0;
@@ -419,7 +470,7 @@ int main(void)
 	case_fork();
 	run_child(child_app_handler, NULL, 0,
 	          "no callback: the application's handler gets si_addr in the page, BUS_ADRERR");
-	run_child(child_no_handler, NULL, SIGBUS, "no callback, no handler: the process dies of SIGBUS");
+	case_death_report();
 	run_child(child_v10_style, NULL, 0,
 	          "v10 style: the handler unmarks and refills, the access retries");
 	tap_done();
