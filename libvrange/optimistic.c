@@ -444,6 +444,15 @@ static void range_bounds(uintptr_t vpn, uintptr_t *lo, uintptr_t *hi)
 	*hi = z;
 }
 
+/* The use-after-purge report of a fault on page vpn. */
+static void report(uintptr_t vpn, siginfo_t *si, void *uctx)
+{
+	uintptr_t lo, hi, pcs[TRACE_DEPTH];
+	range_bounds(vpn, &lo, &hi);
+	int npcs = trace_find(vpn, pcs);
+	vr_report_use_after_purge(si->si_addr, vr_addr(lo), vr_addr(hi), uctx, pcs, npcs);
+}
+
 /* Claims vpn for this thread's refill; false if another thread has it. */
 static bool claim(uintptr_t vpn, bool *claimed)
 {
@@ -538,10 +547,7 @@ static bool fallback_fault(uintptr_t vpn, const vr_page_bits_t *b, siginfo_t *si
 	unclaim(vpn, claimed);
 	if (ok)
 		return true;
-	uintptr_t lo, hi, pcs[TRACE_DEPTH];
-	range_bounds(vpn, &lo, &hi);
-	int npcs = trace_find(vpn, pcs);
-	vr_report_use_after_purge(si->si_addr, vr_addr(lo), vr_addr(hi), uctx, pcs, npcs);
+	report(vpn, si, uctx);
 	/* The application sees what the kernel-backed mechanism gives: a
 	 * SIGBUS at the address. Retrying would fault with SIGSEGV, so the
 	 * signal is delivered here. */
@@ -629,10 +635,7 @@ bool vr_fault_resolve(int sig, siginfo_t *si, void *uctx)
 		if (handled)
 			goto out;
 	}
-	uintptr_t lo, hi, pcs[TRACE_DEPTH];
-	range_bounds(vpn, &lo, &hi);
-	int npcs = trace_find(vpn, pcs);
-	vr_report_use_after_purge(si->si_addr, vr_addr(lo), vr_addr(hi), uctx, pcs, npcs);
+	report(vpn, si, uctx);
 out:
 	vr_registry_read_end();
 	return handled;
