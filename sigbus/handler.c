@@ -91,7 +91,6 @@ typedef __sighandler_t (*signal_fn)(int, __sighandler_t);
  */
 static sigaction_fn real_sigaction;
 static signal_fn real_signal, real_bsd_signal, real_ssignal, real_sysv_signal;
-static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 
 static void *next_sym(const char *name, bool needed)
 {
@@ -101,10 +100,17 @@ static void *next_sym(const char *name, bool needed)
 	return p;
 }
 
+/*
+ * Idempotent: dlsym gives the same answers every time, so two threads that
+ * both see nothing resolved simply both resolve, and real_sigaction is
+ * published last. No pthread_once: ThreadSanitizer intercepts it, and its
+ * runtime calls sigaction (this one) while it initialises, before the
+ * interceptor can run.
+ */
 static void resolve_now(void)
 {
 	int saved = errno;
-	real_sigaction = (sigaction_fn)next_sym("sigaction", true);
+	sigaction_fn sa = (sigaction_fn)next_sym("sigaction", true);
 	real_signal = (signal_fn)next_sym("signal", true);
 	real_bsd_signal = (signal_fn)next_sym("bsd_signal", false);
 	real_ssignal = (signal_fn)next_sym("ssignal", false);
@@ -113,13 +119,14 @@ static void resolve_now(void)
 		real_bsd_signal = real_signal;
 	if (!real_ssignal)
 		real_ssignal = real_signal;
+	__atomic_store_n(&real_sigaction, sa, __ATOMIC_RELEASE);
 	errno = saved;
 }
 
 static inline void resolve(void)
 {
 	if (vr_unlikely(!__atomic_load_n(&real_sigaction, __ATOMIC_ACQUIRE)))
-		pthread_once(&resolve_once, resolve_now);
+		resolve_now();
 }
 
 /*

@@ -5,12 +5,19 @@
 # the interposed sigaction/signal family (VR_EXPORT). libunwind for the
 # report's backtraces; dlsym for libc's sigaction (in libc since glibc 2.34,
 # -ldl keeps older ones linking).
-libvrange_libvrange_core_la_SOURCES += \
+#
+# Its own convenience library, because ThreadSanitizer must not instrument
+# it: the TSan runtime calls sigaction (the interposed one, here) while it
+# initialises, before instrumented code can run. Other sanitizers apply.
+noinst_LTLIBRARIES += sigbus/libvrange_sigbus.la
+sigbus_libvrange_sigbus_la_SOURCES = \
 	sigbus/sigbus.h \
 	sigbus/handler.c \
 	sigbus/report.c
-libvrange_libvrange_core_la_CFLAGS += $(UNWIND_CFLAGS)
-libvrange_libvrange_core_la_LIBADD += $(UNWIND_LIBS) -ldl
+sigbus_libvrange_sigbus_la_CFLAGS = $(WARN_CFLAGS) $(SIGBUS_SAN_CFLAGS) -fvisibility=hidden \
+	$(UNWIND_CFLAGS) $(URCU_BP_CFLAGS)
+sigbus_libvrange_sigbus_la_LIBADD = $(UNWIND_LIBS) -ldl
+libvrange_libvrange_core_la_LIBADD += sigbus/libvrange_sigbus.la
 
 # Chaining, through libvrange.so as an application sees it, once per backend
 # like the other integration tests (the handlers do not depend on the

@@ -238,6 +238,12 @@ __attribute__((noinline)) static int die_here(const char *file)
 
 static void case_death_report(void)
 {
+#if defined(__SANITIZE_THREAD__)
+	/* ThreadSanitizer defers signals to its own handler: a death by
+	 * SIGBUS becomes its report and exit status 66. */
+	tap_printf("ok %d # SKIP death by SIGBUS under ThreadSanitizer\n", ++tap_n);
+	return;
+#endif
 	char file[] = "/tmp/t_opt.XXXXXX";
 	int fd = mkstemp(file);
 	if (fd >= 0)
