@@ -465,15 +465,16 @@ int main(int argc, char **argv)
 	tu_require_pageout();
 	t_start("t_opt");
 	uffd = strcmp(vrange_backend(), "uffd") == 0;
+	/* Every case that takes signals runs in its own child. */
 	case_flags();
-	case_refill();
-	case_unmark_exact();
-	case_two_threads();
-	case_syscalls();
-	case_registered_untouched();
-	case_written();
-	case_kinds();
-	case_fork();
+	tu_run_case("refill", case_refill, 60);
+	tu_run_case("unmark exact", case_unmark_exact, 60);
+	tu_run_case("two threads", case_two_threads, 60);
+	tu_run_case("syscalls", case_syscalls, 60);
+	tu_run_case("registered untouched", case_registered_untouched, 60);
+	tu_run_case("written", case_written, 60);
+	tu_run_case("kinds", case_kinds, 60);
+	tu_run_case("fork", case_fork, 60);
 	run_child(child_app_handler, NULL, 0,
 	          "no callback: the application's handler gets si_addr in the page, BUS_ADRERR");
 	case_death_report();
