@@ -149,9 +149,88 @@ struct vrange_stats {
 	                              or a mapping placed over them */
 	uint64_t shim_lazy_bytes;  /* LD_PRELOAD shim: bytes of freed heap handed
 	                              to the kernel lazily (MADV_FREE) */
+	uint64_t purgeable_intact; /* purgeable objects locked (lock count 0 -> 1)
+	                              with every page intact */
+	uint64_t purgeable_purged; /* purgeable objects locked (0 -> 1) after a
+	                              page was purged */
 	char backend[16];          /* name of the backend in use */
 	char selection[256];       /* why earlier backends were refused */
 };
+
+/*
+ * The purgeable heap (libvrange_preload.so, preloaded or linked with
+ * -lvrange_preload; libvrange.so alone does not have it).
+ *
+ * Objects of any size, rounded up to whole pages and page aligned, from a
+ * region of address space the library reserves for them (a dedicated
+ * jemalloc arena). An object has a lock count, as Mozilla's VolatileBuffer:
+ * it starts at 1 (locked: ordinary memory); vrange_unlock decrements it and
+ * at 0 the object becomes volatile (the kernel may discard it under memory
+ * pressure, and it must not be read or written); vrange_lock increments it
+ * and, going from 0 to 1, makes it non-volatile again and reports whether
+ * anything was lost. The metadata (size, count) lives outside the object.
+ *
+ * Pointers of the two heaps do not mix: free(), realloc() or operator
+ * delete of a vrange_malloc object, and vrange_free() of anything that is
+ * not a live vrange_malloc object (a malloc'd pointer, an interior pointer,
+ * a double free), print "libvrange: ... of a vrange_malloc object <ptr>"
+ * (or "vrange_free() of <ptr>, which is not a live vrange_malloc object")
+ * and abort. vrange_lock and vrange_unlock of such a pointer fail with
+ * EINVAL instead.
+ *
+ * All of them are thread-safe (different objects in parallel; calls on one
+ * object are serialised) and not async-signal-safe. After fork the child
+ * keeps every object with its count and volatile state.
+ */
+
+/*
+ * vrange_malloc - a new object of size bytes (rounded up to whole pages;
+ * 0 gives one page), page aligned, locked (count 1). Its contents are
+ * unspecified, as malloc's. Returns NULL and ENOMEM when out of memory or
+ * when the region cannot be reserved; errno is kept on success.
+ */
+VRANGE_EXPORT void *vrange_malloc(size_t size);
+
+/*
+ * vrange_free - free an object, locked or not (a volatile one is unmarked
+ * first). NULL does nothing. Anything else that vrange_malloc did not
+ * return, or already freed, aborts with a message. Keeps errno.
+ */
+VRANGE_EXPORT void vrange_free(void *ptr);
+
+/*
+ * vrange_unlock - decrement the lock count; when it reaches 0 the object is
+ * marked volatile. Returns 0, or -1 and errno: EINVAL if ptr is not a live
+ * vrange_malloc object or its count is already 0 (nothing changed), or the
+ * errno of vrange_mark_volatile (the count is then unchanged).
+ */
+VRANGE_EXPORT int vrange_unlock(void *ptr);
+
+/*
+ * vrange_lock - increment the lock count. Going from 0 to 1 the object is
+ * marked non-volatile: returns 0 if every page survived (every byte kept)
+ * and 1 if any page was purged; the whole object then reads as zeros. An
+ * object that was already locked returns 0 (it could not be purged).
+ * Returns -1 and errno: EINVAL if ptr is not a live vrange_malloc object,
+ * EOVERFLOW if the count would pass INT32_MAX, or the errno of
+ * vrange_mark_nonvolatile; the count is then unchanged.
+ */
+VRANGE_EXPORT int vrange_lock(void *ptr);
+
+/*
+ * Darwin's names, on vrange_malloc objects, without nesting (Darwin's
+ * objects have no count): malloc_make_purgeable unlocks a locked object
+ * and leaves a volatile one volatile; malloc_make_nonpurgeable locks a
+ * volatile object and leaves a locked one at its count. They return an
+ * error number instead of setting errno, as Darwin does:
+ * malloc_make_purgeable 0 (or EINVAL for a pointer that is not a live
+ * vrange_malloc object; Darwin declares it void and ignores such calls),
+ * malloc_make_nonpurgeable 0 if intact, EFAULT if purged (the object then
+ * reads as zeros), EINVAL for a bad pointer. Thread-safe, not
+ * async-signal-safe; errno is kept.
+ */
+VRANGE_EXPORT int malloc_make_purgeable(void *ptr);
+VRANGE_EXPORT int malloc_make_nonpurgeable(void *ptr);
 
 /*
  * vrange_get_stats - copy the statistics into *out. Returns 0, or -1 and

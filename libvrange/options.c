@@ -16,6 +16,7 @@ char opt_backend[16];
 bool opt_debug;
 bool opt_stats;
 long opt_free_decay_ms = 1000;
+bool opt_syscall_compat;
 
 typedef enum { OPT_BOOL, OPT_WORD, OPT_MSEC } vr_opt_kind_t;
 
@@ -42,6 +43,9 @@ static const vr_option_t options[] = {
 	{ "VRANGE_FREE_DECAY_MS", OPT_MSEC, &opt_free_decay_ms, 0, NULL,
 	  "LD_PRELOAD shim: milliseconds before freed memory becomes reclaimable "
 	  "(jemalloc dirty_decay_ms; 0 = at once; default 1000)" },
+	{ "VRANGE_SYSCALL_COMPAT", OPT_BOOL, &opt_syscall_compat, 0, NULL,
+	  "LD_PRELOAD shim, x86-64: 1 answers syscall(314, ...) as the v10 vrange "
+	  "system call (default 0: 314 is sched_setattr)" },
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
@@ -95,6 +99,7 @@ void vr_options_reset(void)
 	opt_debug = false;
 	opt_stats = false;
 	opt_free_decay_ms = 1000;
+	opt_syscall_compat = false;
 }
 
 int vr_options_read(const char *(*getenv_fn)(const char *name))

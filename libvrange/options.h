@@ -20,6 +20,9 @@ extern bool opt_stats;
 /* VRANGE_FREE_DECAY_MS: the preload shim's decay before freed memory
  * becomes reclaimable (jemalloc's dirty_decay_ms). */
 extern long opt_free_decay_ms;
+/* VRANGE_SYSCALL_COMPAT: the preload answers syscall(314, ...) as the v10
+ * vrange system call (x86-64; off by default: 314 is sched_setattr). */
+extern bool opt_syscall_compat;
 
 /*
  * Reads every option with getenv_fn (getenv, or a test's own). A value that

@@ -51,6 +51,8 @@ VR_EXPORT int vrange_get_stats(struct vrange_stats *out)
 	out->budget_purges = vr_stat_get(VR_STAT_BUDGET);
 	out->pages_dropped = vr_stat_get(VR_STAT_DROPPED);
 	out->shim_lazy_bytes = vr_stat_get(VR_STAT_SHIM_LAZY);
+	out->purgeable_intact = vr_stat_get(VR_STAT_PG_INTACT);
+	out->purgeable_purged = vr_stat_get(VR_STAT_PG_PURGED);
 	/* Both strings are written once, before any caller can get here. */
 	size_t n = strlen(vr_backend_cur->name);
 	memcpy(out->backend, vr_backend_cur->name,
@@ -71,14 +73,17 @@ void vr_stats_print(void)
 	                 "libvrange: volatile now: %llu bytes in %llu ranges\n"
 	                 "libvrange: pages marked %llu, unmarked %llu, purged %llu, "
 	                 "dropped %llu\n"
-	                 "libvrange: mapping checks by %s\n",
+	                 "libvrange: mapping checks by %s\n"
+	                 "libvrange: purgeable objects locked intact %llu, purged %llu\n",
 	                 s.backend, s.selection,
 	                 (unsigned long long)s.volatile_bytes,
 	                 (unsigned long long)s.volatile_ranges,
 	                 (unsigned long long)s.pages_marked,
 	                 (unsigned long long)s.pages_unmarked,
 	                 (unsigned long long)s.pages_purged,
-	                 (unsigned long long)s.pages_dropped, vr_vma_method());
+	                 (unsigned long long)s.pages_dropped, vr_vma_method(),
+	                 (unsigned long long)s.purgeable_intact,
+	                 (unsigned long long)s.purgeable_purged);
 	if (n > 0)
 		vr_write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }

@@ -18,6 +18,8 @@ typedef enum {
 	VR_STAT_BUDGET,
 	VR_STAT_DROPPED,
 	VR_STAT_SHIM_LAZY,   /* bytes the preload's extent hooks gave to MADV_FREE */
+	VR_STAT_PG_INTACT,   /* purgeable objects locked (0 -> 1) intact */
+	VR_STAT_PG_PURGED,   /* purgeable objects locked (0 -> 1) purged */
 	VR_STAT_COUNT
 } vr_stat_t;
 

@@ -29,7 +29,9 @@
  * Every successful allocation ends with vr_ext_after_alloc: a thread's first
  * allocation and the first huge one hook the arena jemalloc just chose
  * (extents.c). errno: set to ENOMEM (or EINVAL) exactly where glibc sets it;
- * free and posix_memalign never change it.
+ * free and posix_memalign never change it. Every free path (and realloc)
+ * refuses a vrange_malloc object with a diagnostic (purgeable.c): one
+ * compare against the purgeable region, so the fast path is unchanged.
  */
 #include "internal.h"
 
@@ -106,6 +108,10 @@ static inline void dealloc(void *p)
 {
 	if (!p)
 		return;
+	/* A vrange_malloc object would go back to jemalloc with its lock
+	 * count and volatile state still recorded: diagnose instead. */
+	if (vr_unlikely(vr_pg_owns(p)))
+		vr_pg_die_free("free()", p);
 	int saved = errno;
 	dallocx(p, 0);
 	errno = saved;
@@ -115,6 +121,8 @@ static inline void dealloc_sized(void *p, size_t n, size_t align)
 {
 	if (!p)
 		return;
+	if (vr_unlikely(vr_pg_owns(p)))
+		vr_pg_die_free("free()", p);
 	int saved = errno;
 	sdallocx(p, nz(n), align_flag(align));
 	errno = saved;
@@ -171,6 +179,8 @@ VR_EXPORT void *realloc(void *p, size_t n)
 		dealloc(p);
 		return NULL;
 	}
+	if (vr_unlikely(vr_pg_owns(p)))
+		vr_pg_die_free("realloc()", p);
 	int saved = errno;
 	void *q = rallocx(p, n, 0);
 	if (vr_unlikely(!q)) {

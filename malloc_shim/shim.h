@@ -1,7 +1,8 @@
 /*
  * shim.h - what the files of libvrange_preload.so share: the allocation
  * helpers of shim.c that the C++ operators (cxx.cc) call, and the arena
- * bookkeeping of extents.c that every allocation path checks.
+ * bookkeeping of extents.c that every allocation path checks, and the
+ * region of the purgeable heap (purgeable.c) that every free path checks.
  *
  * Everything here is hidden (the shim is compiled with -fvisibility=hidden);
  * only the malloc family and the C++ operators are exported. Nothing here
@@ -72,6 +73,28 @@ static inline void vr_ext_after_alloc(size_t n)
 	if (__builtin_expect(n >= vr_ext_huge_min, 0))
 		vr_ext_huge_first();
 }
+
+/* --- purgeable.c: the purgeable heap's region ------------------------- */
+
+/*
+ * The address range reserved for vrange_malloc objects: [vr_pg_base,
+ * vr_pg_base + vr_pg_len), both 0 until the first vrange_malloc. Written
+ * once; the free paths read them with one compare.
+ */
+extern uintptr_t vr_pg_base;
+extern size_t vr_pg_len;
+
+/* True if p lies in the purgeable region (one subtraction and compare:
+ * below the base the difference wraps to a huge value). */
+static inline bool vr_pg_owns(const void *p)
+{
+	return (uintptr_t)p - __atomic_load_n(&vr_pg_base, __ATOMIC_RELAXED) <
+	       __atomic_load_n(&vr_pg_len, __ATOMIC_RELAXED);
+}
+
+/* Dies with "<fn> of a vrange_malloc object <p>": fn is "free()" etc. */
+__attribute__((noreturn))
+void vr_pg_die_free(const char *fn, const void *p);
 
 #ifdef __cplusplus
 }
