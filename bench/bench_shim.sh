@@ -1,0 +1,125 @@
+#!/bin/sh
+# bench/bench_shim.sh - the allocation-heavy workloads of bench/bench_shim.c
+# under three allocators in the same run: glibc (no preload), stock jemalloc
+# (LD_PRELOAD of the libjemalloc.so.2 the shim itself links) and
+# libvrange_preload.so. Run by `make bench-shim`.
+#
+# Usage: bench_shim.sh PRELOAD_SO BENCH_PROGRAM
+#   BENCH_RUNS=5                       runs per workload and allocator
+#   BENCH_WORKLOADS="large small threads realloc"
+#   BENCH_JEMALLOC=path                stock jemalloc to preload
+#
+# Runs are interleaved (run 1 of every workload under every allocator, then
+# run 2, ...; the order of the allocators rotates from run to run) so that a
+# slow phase of the machine hits all of them alike. Figures are medians.
+# It prints a table and the targets of issue 4 marked met / not met: the
+# figures only, it never fails on them (exit 1 only if a run itself failed).
+set -u
+so=$1
+prog=$2
+runs=${BENCH_RUNS:-5}
+workloads=${BENCH_WORKLOADS:-large small threads realloc}
+je=${BENCH_JEMALLOC:-$(ldd "$so" 2>/dev/null | awk '$1 == "libjemalloc.so.2" { print $3 }')}
+[ -n "$je" ] || je=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+if [ ! -f "$je" ]; then
+	echo "bench_shim: stock jemalloc not found ($je); set BENCH_JEMALLOC" >&2
+	exit 1
+fi
+out=$(mktemp "${TMPDIR:-/tmp}/bench-shim.XXXXXX")
+trap 'rm -f "$out"' EXIT
+
+echo "bench-shim: $runs runs of: $workloads"
+echo "  glibc    no preload"
+echo "  jemalloc LD_PRELOAD=$je"
+echo "  vrange   LD_PRELOAD=$so"
+echo "  (VRANGE_* and MALLOC_CONF from the environment: ${MALLOC_CONF:+MALLOC_CONF=$MALLOC_CONF }$(env | grep '^VRANGE_' | tr '\n' ' '))"
+
+t0=$(date +%s)
+r=1
+while [ "$r" -le "$runs" ]; do
+	case $((r % 3)) in
+	1) order="glibc jemalloc vrange" ;;
+	2) order="jemalloc vrange glibc" ;;
+	*) order="vrange glibc jemalloc" ;;
+	esac
+	for w in $workloads; do
+		for a in $order; do
+			case $a in
+			glibc) pre= ;;
+			jemalloc) pre=$je ;;
+			*) pre=$so ;;
+			esac
+			if ! line=$(LD_PRELOAD=$pre "$prog" "$w"); then
+				echo "bench_shim: $w under $a failed (run $r)" >&2
+				exit 1
+			fi
+			echo "$a $line" >> "$out"
+		done
+	done
+	printf 'bench-shim: run %d of %d done (%ds)\n' "$r" "$runs" $(($(date +%s) - t0))
+	r=$((r + 1))
+done
+
+# Lines: ALLOC WORKLOAD wall_s=S peak_rss_kb=N rss_kb=N lazyfree_kb=N
+awk -v workloads="$workloads" '
+function median(key,    n, i, j, t, v) {
+	n = cnt[key]
+	for (i = 1; i <= n; i++) v[i] = val[key, i]
+	for (i = 2; i <= n; i++) {	# insertion sort, n is small
+		t = v[i]
+		for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]
+		v[j + 1] = t
+	}
+	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
+function add(key, x) { val[key, ++cnt[key]] = x }
+{
+	a = $1; w = $2
+	for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+	add(a SUBSEP w SUBSEP "t", f["wall_s"])
+	add(a SUBSEP w SUBSEP "peak", f["peak_rss_kb"] / 1024)
+	add(a SUBSEP w SUBSEP "rss", f["rss_kb"] / 1024)
+	add(a SUBSEP w SUBSEP "lazy", f["lazyfree_kb"] / 1024)
+	add(a SUBSEP w SUBSEP "net", (f["rss_kb"] - f["lazyfree_kb"]) / 1024)
+}
+END {
+	nw = split(workloads, W, " ")
+	split("glibc jemalloc vrange", A, " ")
+	printf "\nmedians of %d runs; time = wall time of the workload; RSS in MiB, at the end: after the workload freed what it does not keep\n\n", cnt["glibc" SUBSEP W[1] SUBSEP "t"]
+	hdr = sprintf("%-8s %-8s %8s %8s %8s %8s %8s  %9s %9s  %9s %9s", "workload", "alloc", "time s", "peakRSS", "RSS end", "LazyFree", "RSS-Lazy", "t/jemal", "t/glibc", "peak/jem", "peak/gli")
+	print hdr
+	gsub(/./, "-", hdr); print hdr
+	for (i = 1; i <= nw; i++) {
+		w = W[i]
+		for (j = 1; j <= 3; j++) {
+			a = A[j]
+			split("t peak rss lazy net", K, " ")
+			for (k = 1; k <= 5; k++) m[a, w, K[k]] = median(a SUBSEP w SUBSEP K[k])
+		}
+		for (j = 1; j <= 3; j++) {
+			a = A[j]
+			printf "%-8s %-8s %8.3f %8.1f %8.1f %8.1f %8.1f  %9.3f %9.3f  %9.3f %9.3f\n", \
+				(j == 1 ? w : ""), a, m[a, w, "t"], m[a, w, "peak"], m[a, w, "rss"], m[a, w, "lazy"], m[a, w, "net"], \
+				m[a, w, "t"] / m["jemalloc", w, "t"], m[a, w, "t"] / m["glibc", w, "t"], \
+				m[a, w, "peak"] / m["jemalloc", w, "peak"], m[a, w, "peak"] / m["glibc", w, "peak"]
+		}
+	}
+	print "\ntargets (issue 4), figures only:"
+	for (i = 1; i <= nw; i++) {
+		w = W[i]
+		r = m["vrange", w, "t"] / m["jemalloc", w, "t"]
+		printf "  %-8s time vs stock jemalloc %.3f (at most 1.030): %s\n", w, r, (r <= 1.03 ? "met" : "NOT MET")
+	}
+	for (i = 1; i <= nw; i++) {
+		w = W[i]
+		if (w != "large") continue
+		r = m["jemalloc", w, "t"] / m["vrange", w, "t"]
+		printf "  %-8s speed-up over stock jemalloc %.2fx (at least 3x): %s\n", w, r, (r >= 3 ? "met" : "NOT MET")
+	}
+	for (i = 1; i <= nw; i++) {
+		w = W[i]
+		printf "  %-8s RSS-LazyFree %.1f MiB vs stock jemalloc RSS %.1f MiB (no higher): %s\n", w, \
+			m["vrange", w, "net"], m["jemalloc", w, "rss"], (m["vrange", w, "net"] <= m["jemalloc", w, "rss"] ? "met" : "NOT MET")
+	}
+}' "$out"
+echo "bench-shim: $(($(date +%s) - t0)) s"
