@@ -35,6 +35,7 @@
  */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -80,12 +81,46 @@ static size_t page_size(void)
 	return p;
 }
 
+/*
+ * jemalloc's own malloc and free, for requests without flags. In jemalloc
+ * 5.3 they take an inlined thread-cache fast path that mallocx and dallocx
+ * do not (measured here: small-allocation churn 1.58x slower through
+ * mallocx/dallocx than under a plain jemalloc preload). Found once, at
+ * start-up, in the object that defines mallocx; until then, and if they
+ * cannot be found, mallocx and dallocx serve.
+ */
+typedef void *(*je_malloc_fn)(size_t);
+typedef void (*je_free_fn)(void *);
+static je_malloc_fn je_malloc;
+static je_free_fn je_free;
+
+static void find_fast_path(void)
+{
+	Dl_info info;
+	if (!dladdr((void *)(uintptr_t)mallocx, &info) || !info.dli_fname)
+		return;
+	void *h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+	if (!h)
+		return;
+	je_malloc_fn m = (je_malloc_fn)(uintptr_t)dlsym(h, "malloc");
+	je_free_fn f = (je_free_fn)(uintptr_t)dlsym(h, "free");
+	/* Never our own definitions: that would recurse. jemalloc is linked
+	 * into every process that loads the shim, so the handle can go. */
+	if (m && f && (void *)(uintptr_t)m != (void *)(uintptr_t)malloc &&
+	    (void *)(uintptr_t)f != (void *)(uintptr_t)free) {
+		__atomic_store_n(&je_free, f, __ATOMIC_RELEASE);
+		__atomic_store_n(&je_malloc, m, __ATOMIC_RELEASE);
+	}
+	dlclose(h);
+}
+
 /* The one allocation path: errno is left alone on success and on failure
  * (callers set it), since jemalloc's failed mmap may have changed it. */
 static inline void *alloc(size_t n, int flags)
 {
 	int saved = errno;
-	void *p = mallocx(nz(n), flags);
+	je_malloc_fn fast = __atomic_load_n(&je_malloc, __ATOMIC_ACQUIRE);
+	void *p = flags == 0 && fast ? fast(nz(n)) : mallocx(nz(n), flags);
 	if (vr_likely(p != NULL)) {
 		vr_ext_after_alloc(n);
 		return p;
@@ -113,7 +148,11 @@ static inline void dealloc(void *p)
 	if (vr_unlikely(vr_pg_owns(p)))
 		vr_pg_die_free("free()", p);
 	int saved = errno;
-	dallocx(p, 0);
+	je_free_fn fast = __atomic_load_n(&je_free, __ATOMIC_ACQUIRE);
+	if (fast)
+		fast(p);
+	else
+		dallocx(p, 0);
 	errno = saved;
 }
 
@@ -385,4 +424,5 @@ static void shim_constructor(void)
 {
 	vr_ext_init();
 	vr_ext_configure();
+	find_fast_path();
 }
