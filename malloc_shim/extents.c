@@ -78,7 +78,7 @@ static int init_state;
 
 static extent_hooks_t *dflt;       /* jemalloc's defaults, wrapped below */
 static extent_hooks_t hooks;       /* ours; written once, before use */
-static size_t mib_hooks[3], mib_initialized[3];
+static size_t mib_hooks[3], mib_decay[3];
 static unsigned narenas_auto;
 static unsigned huge_ind = UINT_MAX;
 static size_t huge_threshold;
@@ -175,21 +175,19 @@ static bool h_merge(extent_hooks_t *h, void *a, size_t asize, void *b,
 
 /* --- installing them ---------------------------------------------------- */
 
-/* jemalloc answers "initialized" from a snapshot taken at the last "epoch"
- * write: callers refresh it first (stats_refresh). */
-static void stats_refresh(void)
+/*
+ * Does arena i exist? Asked through its decay setting, which jemalloc
+ * refuses (EFAULT) for an arena that does not exist. Not through
+ * "arena.<i>.initialized": that answers from the statistics snapshot of
+ * the last "epoch" write, and is stale unless refreshed first (which left
+ * the huge arena unhooked once).
+ */
+static bool arena_exists(unsigned i)
 {
-	uint64_t epoch = 1;
-	size_t len = sizeof epoch;
-	mallctl("epoch", &epoch, &len, &epoch, len);
-}
-
-static bool arena_initialized(unsigned i)
-{
-	size_t mib[3] = { mib_initialized[0], i, mib_initialized[2] };
-	bool v = false;
+	size_t mib[3] = { mib_decay[0], i, mib_decay[2] };
+	ssize_t v = 0;
 	size_t len = sizeof v;
-	return mallctlbymib(mib, 3, &v, &len, NULL, 0) == 0 && v;
+	return mallctlbymib(mib, 3, &v, &len, NULL, 0) == 0;
 }
 
 /*
@@ -233,7 +231,7 @@ static bool do_init(void)
 	if (mallctlnametomib("arena.0.extent_hooks", mib_hooks, &len) != 0 || len != 3)
 		return false;
 	len = 3;
-	if (mallctlnametomib("arena.0.initialized", mib_initialized, &len) != 0 || len != 3)
+	if (mallctlnametomib("arena.0.dirty_decay_ms", mib_decay, &len) != 0 || len != 3)
 		return false;
 	if (read_ctl("arena.0.extent_hooks", &dflt, sizeof dflt) != 0 || !dflt)
 		return false;
@@ -267,9 +265,8 @@ static bool do_init(void)
 		huge_threshold = threshold;
 	}
 
-	stats_refresh();
 	for (unsigned i = 0; i < ntotal && i < MAX_ARENAS; i++)
-		if (arena_initialized(i))
+		if (arena_exists(i))
 			hook_arena(i);
 
 	const char *percpu = "disabled";
@@ -346,9 +343,8 @@ void vr_ext_configure(void)
 		 * jemalloc purges at every free on purpose. */
 		unsigned ntotal = 0;
 		read_ctl("arenas.narenas", &ntotal, sizeof ntotal);
-		stats_refresh();
 		for (unsigned i = 0; i < ntotal; i++) {
-			if (i == huge_ind || !arena_initialized(i))
+			if (i == huge_ind || !arena_exists(i))
 				continue;
 			char name[64];
 			snprintf(name, sizeof name, "arena.%u.dirty_decay_ms", i);
