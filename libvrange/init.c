@@ -113,7 +113,6 @@ static void init_once(void)
 	}
 	vr_options_read(env);
 	make_cookie();
-	vr_registry_init();
 
 	char story[256];
 	const vr_backend_t *b = vr_select_backend(candidates,

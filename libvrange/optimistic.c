@@ -3,7 +3,7 @@
  * optimistic.h), and vr_fault_resolve, the core's half of the SIGBUS
  * handler (sigbus/sigbus.h).
  *
- * Entry points: vr_uffd_open, vr_uffd_fd, vr_opt_mark_locked,
+ * Entry points: vr_uffd_open, vr_opt_mark_locked,
  * vr_opt_settle_locked, vr_opt_atfork_child, vr_fault_resolve.
  *
  * Facts this file relies on, measured on Linux 6.18:
@@ -55,11 +55,6 @@ extern uintptr_t vr_cookie;
 
 static int uffd = -1;
 static int uffd_flags;
-
-int vr_uffd_fd(void)
-{
-	return uffd;
-}
 
 #ifdef HAVE_LINUX_USERFAULTFD_H
 

@@ -21,9 +21,6 @@
  * for UFFD_FEATURE_SIGBUS. 0, or a negative errno and why. */
 int vr_uffd_open(char *why, size_t len);
 
-/* True once vr_uffd_open succeeded. */
-int vr_uffd_fd(void);
-
 /* Makes [lo, hi) optimistic-volatile (registry lock held, mapping checked).
  * Explicit volatile pages in the range are settled first (their loss kept). */
 int vr_opt_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind);

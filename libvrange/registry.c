@@ -256,10 +256,6 @@ static size_t count_starts(uintptr_t lo, uintptr_t hi)
 
 /* --- public (internal) interface ----------------------------------------- */
 
-void vr_registry_init(void)
-{
-}
-
 void vr_registry_lock(void)
 {
 	pthread_mutex_lock(&reg_lock);
@@ -522,18 +518,14 @@ bool vr_registry_any(uintptr_t lo, uintptr_t hi)
 
 bool vr_registry_page(uintptr_t vpn, bool *lost, bool *bare)
 {
-	bool vol = false;
-	unsigned i = vpn & (VR_LEAF_PAGES - 1);
+	vr_page_bits_t b = { 0 };
 	vr_registry_read_begin();
-	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
-	if (leaf) {
-		vol = (__atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) >> i) & 1;
-		if (lost)
-			*lost = vol && ((__atomic_load_n(&leaf->lost, __ATOMIC_RELAXED) >> i) & 1);
-		if (bare)
-			*bare = vol && ((__atomic_load_n(&leaf->bare, __ATOMIC_RELAXED) >> i) & 1);
-	}
+	bool vol = vr_registry_bits(vpn, &b) && b.vol;
 	vr_registry_read_end();
+	if (lost)
+		*lost = vol && b.lost;
+	if (bare)
+		*bare = vol && b.bare;
 	return vol;
 }
 

@@ -65,9 +65,6 @@ static inline uint64_t vr_seg_mask(const vr_seg_t *s)
 	return m << s->first;
 }
 
-/* Initialises the registry once (no allocation until the first mark). */
-void vr_registry_init(void);
-
 void vr_registry_lock(void);
 void vr_registry_unlock(void);
 /* pthread_atfork handlers: both sides of fork get a usable registry. */
