@@ -23,16 +23,10 @@ int vr_mark_bare_locked(uintptr_t lo, uintptr_t hi)
 	/* Every leaf must exist before the data is discarded: a page dropped
 	 * by MADV_DONTNEED but missing from the registry would later be
 	 * reported intact. */
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, true, &seg);
-		if (!seg.leaf) {
-			vr_registry_trim_locked(lo, hi);
-			return -ENOMEM;
-		}
-		vpn += seg.n;
-	}
-	int r = vr_madvise(vr_addr(lo), vr_addr(hi - lo), MADV_DONTNEED);
+	int r = vr_registry_reserve_locked(lo, hi);
+	if (r != 0)
+		return r;
+	r = vr_madvise(vr_addr(lo), vr_addr(hi - lo), MADV_DONTNEED);
 	if (r != 0)
 		return r;
 	for (uintptr_t vpn = lo; vpn < hi;) {

@@ -67,17 +67,11 @@ static int native_mark(uintptr_t lo, uintptr_t hi, int vma_kind)
 {
 #ifdef NR_VRANGE
 	(void)vma_kind;
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, true, &seg);
-		if (!seg.leaf) {
-			vr_registry_trim_locked(lo, hi);
-			return -ENOMEM;
-		}
-		vpn += seg.n;
-	}
+	long r = vr_registry_reserve_locked(lo, hi);
+	if (r != 0)
+		return (int)r;
 	int purged = 0;
-	long r = sys_vrange(vr_addr(lo), vr_addr(hi - lo), VRANGE_VOLATILE, &purged);
+	r = sys_vrange(vr_addr(lo), vr_addr(hi - lo), VRANGE_VOLATILE, &purged);
 	if (r < 0) {
 		vr_registry_trim_locked(lo, hi);
 		return (int)r;

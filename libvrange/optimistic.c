@@ -219,10 +219,8 @@ static int register_range_locked(uintptr_t lo, uintptr_t hi)
 		if (!seg.leaf)
 			return -ENOMEM;
 		uint64_t todo = ~seg.leaf->reg & vr_seg_mask(&seg);
-		while (todo) {
-			unsigned i = (unsigned)__builtin_ctzll(todo);
-			uint64_t rest = ~(todo >> i);
-			unsigned n = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
+		unsigned i, n;
+		while ((n = vr_bits_take_run(&todo, &i)) != 0) {
 			uintptr_t a = seg.vpn - seg.first + i;
 			/* ENOMEM here is vm.max_map_count: registering part of
 			 * a mapping splits it. */
@@ -231,7 +229,6 @@ static int register_range_locked(uintptr_t lo, uintptr_t hi)
 				return r;
 			uint64_t m = (n == 64 ? ~0ull : (1ull << n) - 1) << i;
 			vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, reg), m, true);
-			todo &= ~m;
 		}
 		vpn += seg.n;
 	}
@@ -343,27 +340,16 @@ void vr_opt_settle_locked(uintptr_t lo, uintptr_t hi)
 		vr_leaf_t *leaf = seg.leaf;
 		uint64_t todo = leaf ? leaf->opt & leaf->vol & vr_seg_mask(&seg) : 0;
 		uint64_t done = todo;
-		if (todo && uffd < 0) {
-			/* Fallback: read-write again; untouched pages still
-			 * hold their cookies, touched ones are bare. */
-			uint64_t t = todo;
-			while (t) {
-				unsigned i = (unsigned)__builtin_ctzll(t);
-				uint64_t rest = ~(t >> i);
-				unsigned n = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
-				uintptr_t a = seg.vpn - seg.first + i;
-				raw_mprotect(a, a + n, PROT_READ | PROT_WRITE);
-				t &= n + i >= 64 ? 0 : ~(((1ull << n) - 1) << i);
-			}
-			todo = 0;
-		}
-		while (todo && uffd >= 0) {
-			unsigned i = (unsigned)__builtin_ctzll(todo);
-			uint64_t rest = ~(todo >> i);
-			unsigned n = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
+		unsigned i, n;
+		while ((n = vr_bits_take_run(&todo, &i)) != 0) {
 			uintptr_t a = seg.vpn - seg.first + i;
-			settle_run(a, a + n, leaf, i);
-			todo &= n + i >= 64 ? 0 : ~(((1ull << n) - 1) << i);
+			if (uffd >= 0)
+				settle_run(a, a + n, leaf, i);
+			else
+				/* Fallback: read-write again; untouched pages
+				 * still hold their cookies, touched ones are
+				 * bare. */
+				raw_mprotect(a, a + n, PROT_READ | PROT_WRITE);
 		}
 		if (done)
 			vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, opt), done, false);

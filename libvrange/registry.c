@@ -406,10 +406,8 @@ void vr_registry_each_reg_locked(void (*fn)(uintptr_t lo, uintptr_t hi, void *ar
 			break;
 		uint64_t r = leaf->reg;
 		uintptr_t base = li << VR_LEAF_SHIFT;
-		while (r) {
-			unsigned i = (unsigned)__builtin_ctzll(r);
-			uint64_t rest = ~(r >> i);
-			unsigned len = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
+		unsigned i, len;
+		while ((len = vr_bits_take_run(&r, &i)) != 0) {
 			if (run_hi == base + i) {
 				run_hi += len;
 			} else {
@@ -418,12 +416,25 @@ void vr_registry_each_reg_locked(void (*fn)(uintptr_t lo, uintptr_t hi, void *ar
 				run_lo = base + i;
 				run_hi = run_lo + len;
 			}
-			r = i + len >= 64 ? 0 : r & ~(((1ull << len) - 1) << i);
 		}
 		li++;
 	}
 	if (run_hi > run_lo)
 		fn(run_lo, run_hi, arg);
+}
+
+int vr_registry_reserve_locked(uintptr_t lo, uintptr_t hi)
+{
+	for (uintptr_t vpn = lo; vpn < hi;) {
+		vr_seg_t seg;
+		vr_registry_seg_locked(vpn, hi, true, &seg);
+		if (!seg.leaf) {
+			vr_registry_trim_locked(lo, hi);
+			return -ENOMEM;
+		}
+		vpn += seg.n;
+	}
+	return 0;
 }
 
 void vr_registry_trim_locked(uintptr_t lo, uintptr_t hi)

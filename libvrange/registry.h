@@ -59,6 +59,22 @@ typedef struct vr_seg_s {
 	unsigned n;
 } vr_seg_t;
 
+/*
+ * Takes the lowest run of set bits out of *bits: returns its first bit in
+ * *first and its length (0 when *bits is empty).
+ */
+static inline unsigned vr_bits_take_run(uint64_t *bits, unsigned *first)
+{
+	if (!*bits)
+		return 0;
+	unsigned i = (unsigned)__builtin_ctzll(*bits);
+	uint64_t rest = ~(*bits >> i);
+	unsigned n = rest ? (unsigned)__builtin_ctzll(rest) : 64 - i;
+	*bits = i + n >= 64 ? 0 : *bits & ~(((1ull << n) - 1) << i);
+	*first = i;
+	return n;
+}
+
 static inline uint64_t vr_seg_mask(const vr_seg_t *s)
 {
 	uint64_t m = s->n == 64 ? ~0ull : ((1ull << s->n) - 1);
@@ -108,6 +124,11 @@ void vr_registry_bits_locked(const vr_seg_t *seg, size_t which, uint64_t mask,
  * order (the child of fork registers them again). */
 void vr_registry_each_reg_locked(void (*fn)(uintptr_t lo, uintptr_t hi, void *arg),
                                  void *arg);
+
+/* Creates the leaves of [lo, hi), so that nothing can fail for lack of
+ * metadata once the caller starts changing memory. 0, or -ENOMEM with
+ * nothing left behind. */
+int vr_registry_reserve_locked(uintptr_t lo, uintptr_t hi);
 
 /* Frees the leaves of [lo, hi) that hold no volatile page (after a failed
  * mark created some). Changes no page's state. */
