@@ -30,6 +30,12 @@ namespace {
 
 void *new_impl(std::size_t n, std::size_t align)
 {
+	/* malloc's fast path (shim.c), inlined into every operator new. */
+	if (__builtin_expect(align <= 1 && n < vr_ext_fast_limit, 1)) {
+		void *p = __atomic_load_n(&vr_je_malloc, __ATOMIC_ACQUIRE)(n);
+		if (__builtin_expect(p != nullptr, 1))
+			return p;
+	}
 	for (;;) {
 		void *p = vr_shim_alloc(n, align);
 		if (__builtin_expect(p != nullptr, 1))

@@ -2,7 +2,7 @@
  * extents.c - jemalloc extent hooks that make freed memory volatile.
  *
  * Entry points (hidden, see shim.h): vr_ext_init, vr_ext_configure,
- * vr_ext_thread_first, vr_ext_huge_first, vr_ext_trim_begin/end,
+ * vr_ext_after_alloc_slow, vr_ext_trim_begin/end,
  * vr_ext_lazy_bytes/calls. Exported for tests and tools until the counter
  * is struct vrange_stats' shim_lazy_bytes.
  *
@@ -33,10 +33,11 @@
  * (blocks of opt.oversize_threshold, 8 MiB, and more) on the first huge
  * allocation, and offers no callback for either. Initialising all 4 x ncpus
  * arenas up front would cost their metadata in every process, and a timer
- * would need a thread; instead the allocation paths check, with one
- * thread-local load, whether the calling thread is new (then its arena,
- * from "thread.arena", is hooked) and, with one compare, whether a huge
- * request is the first (then the huge arena is). With percpu_arena, where a
+ * would need a thread; instead the allocation paths compare the size with
+ * one thread-local limit (vr_ext_fast_limit), 0 for a thread that has not
+ * allocated yet: above it, the slow path hooks the thread's arena (from
+ * "thread.arena") on its first allocation and the huge arena on the first
+ * huge request. With percpu_arena, where a
  * thread moves between arenas, every automatic arena is hooked at start-up.
  * Not hooked: arenas an application creates itself with "arenas.create",
  * and an arena whose hooks someone else already replaced.
@@ -65,8 +66,13 @@
 
 #define MAX_ARENAS 4096 /* MALLCTL_ARENAS_ALL: jemalloc's own limit */
 
-__thread bool vr_ext_thread_seen __attribute__((tls_model("initial-exec")));
-size_t vr_ext_huge_min = SIZE_MAX;
+__thread size_t vr_ext_fast_limit __attribute__((tls_model("initial-exec")));
+/* Requests of this size or more go to jemalloc's huge arena: SIZE_MAX until
+ * the initialisation found that arena, and again once it is hooked. */
+static size_t huge_min = SIZE_MAX;
+
+/* Set once the calling thread has allocated through the shim. */
+static __thread bool thread_seen __attribute__((tls_model("initial-exec")));
 
 /* Set by a malloc_trim in progress on this thread. */
 static __thread bool trim_forced __attribute__((tls_model("initial-exec")));
@@ -107,7 +113,7 @@ static void *h_alloc(extent_hooks_t *h, void *addr, size_t size, size_t align,
 	void *p = dflt->alloc(dflt, addr, size, huge && align < HUGE_ALIGN ? HUGE_ALIGN : align,
 	                      zero, commit, ind);
 	if (p && huge)
-		madvise(p, size, MADV_HUGEPAGE);
+		vr_madvise((uintptr_t)p, size, MADV_HUGEPAGE); /* keeps errno */
 	return p;
 }
 
@@ -278,7 +284,7 @@ static bool do_init(void)
 	if (huge_ind != UINT_MAX && !(__atomic_load_n(&hooked[huge_ind >> 6],
 	                                              __ATOMIC_ACQUIRE) &
 	                              (1ull << (huge_ind & 63))))
-		__atomic_store_n(&vr_ext_huge_min, huge_threshold, __ATOMIC_RELEASE);
+		__atomic_store_n(&huge_min, huge_threshold, __ATOMIC_RELEASE);
 	return true;
 }
 
@@ -304,27 +310,38 @@ void vr_ext_init(void)
 		sched_yield();
 }
 
-void vr_ext_thread_first(void)
+static void thread_first(void)
 {
-	vr_ext_thread_seen = true;
 	vr_ext_init();
 	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
 		return;
-	int saved = errno;
 	unsigned a;
 	if (read_ctl("thread.arena", &a, sizeof a) == 0)
 		hook_arena(a);
-	errno = saved;
 }
 
-void vr_ext_huge_first(void)
+static void huge_first(void)
 {
 	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE ||
 	    huge_ind == UINT_MAX)
 		return;
-	int saved = errno;
 	if (hook_arena(huge_ind))
-		__atomic_store_n(&vr_ext_huge_min, SIZE_MAX, __ATOMIC_RELEASE);
+		__atomic_store_n(&huge_min, SIZE_MAX, __ATOMIC_RELEASE);
+}
+
+void vr_ext_after_alloc_slow(size_t n)
+{
+	int saved = errno;
+	if (!thread_seen) {
+		thread_seen = true;
+		thread_first();
+	}
+	if (n >= __atomic_load_n(&huge_min, __ATOMIC_ACQUIRE))
+		huge_first();
+	/* The fast path opens only once the initialisation is over: while it
+	 * runs (on this thread, recursively) the huge arena is not known. */
+	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) >= INIT_DONE)
+		vr_ext_fast_limit = __atomic_load_n(&huge_min, __ATOMIC_ACQUIRE);
 	errno = saved;
 }
 

@@ -28,10 +28,12 @@
  *
  * Every successful allocation ends with vr_ext_after_alloc: a thread's first
  * allocation and the first huge one hook the arena jemalloc just chose
- * (extents.c). errno: set to ENOMEM (or EINVAL) exactly where glibc sets it;
- * free and posix_memalign never change it. Every free path (and realloc)
- * refuses a vrange_malloc object with a diagnostic (purgeable.c): one
- * compare against the purgeable region, so the fast path is unchanged.
+ * (extents.c); malloc tests the same thread-local limit first and otherwise
+ * jumps straight into jemalloc's malloc, so that its fast path costs a load
+ * and a compare over jemalloc's own. errno: set to ENOMEM (or EINVAL)
+ * exactly where glibc sets it; free and posix_memalign never change it.
+ * Every free path (and realloc) refuses a vrange_malloc object with a
+ * diagnostic (purgeable.c): one compare against the purgeable region.
  */
 #include "internal.h"
 
@@ -82,17 +84,49 @@ static size_t page_size(void)
 }
 
 /*
+ * When jemalloc has not been found (yet), mallocx and dallocx serve; they
+ * never return NULL without setting errno as malloc would, and free keeps
+ * errno.
+ */
+static void *mallocx_malloc(size_t n)
+{
+	void *p = mallocx(nz(n), 0);
+	if (vr_unlikely(!p))
+		errno = ENOMEM;
+	return p;
+}
+
+static void dallocx_free(void *p)
+{
+	if (p) {
+		int saved = errno;
+		dallocx(p, 0);
+		errno = saved;
+	}
+}
+
+/*
  * jemalloc's own malloc and free, for requests without flags. In jemalloc
  * 5.3 they take an inlined thread-cache fast path that mallocx and dallocx
  * do not (measured here: small-allocation churn 1.58x slower through
  * mallocx/dallocx than under a plain jemalloc preload). Found once, at
  * start-up, in the object that defines mallocx; until then, and if they
- * cannot be found, mallocx and dallocx serve.
+ * cannot be found, the two functions above serve, so that the pointers are
+ * never NULL and malloc and free can jump to them without a test.
+ *
+ * What jemalloc's malloc and free do with errno is what ours promise:
+ * malloc(0) is a unique pointer, failure sets ENOMEM, and success, free
+ * included, leaves errno alone. The only system calls they make on their
+ * way are mmap, which fails only when malloc fails, and the purges of
+ * extents.c, which keep errno (raw system calls); jemalloc's own purges
+ * (arenas that are not hooked) are madvise calls that do not fail on
+ * memory jemalloc owns. tests/shim/t_shim.c checks it over thousands of
+ * purging frees.
  */
 typedef void *(*je_malloc_fn)(size_t);
 typedef void (*je_free_fn)(void *);
-static je_malloc_fn je_malloc;
-static je_free_fn je_free;
+je_malloc_fn vr_je_malloc = mallocx_malloc;
+static je_free_fn je_free = dallocx_free;
 
 static void find_fast_path(void)
 {
@@ -109,24 +143,31 @@ static void find_fast_path(void)
 	if (m && f && (void *)(uintptr_t)m != (void *)(uintptr_t)malloc &&
 	    (void *)(uintptr_t)f != (void *)(uintptr_t)free) {
 		__atomic_store_n(&je_free, f, __ATOMIC_RELEASE);
-		__atomic_store_n(&je_malloc, m, __ATOMIC_RELEASE);
+		__atomic_store_n(&vr_je_malloc, m, __ATOMIC_RELEASE);
 	}
 	dlclose(h);
 }
 
-/* The one allocation path: errno is left alone on success and on failure
- * (callers set it), since jemalloc's failed mmap may have changed it. */
+/*
+ * The one allocation path. Without flags, jemalloc's malloc (errno: see
+ * above); with flags, mallocx, and errno is left alone on failure too
+ * (callers set it; posix_memalign must not), since jemalloc's failed mmap
+ * may have changed it.
+ */
 static inline void *alloc(size_t n, int flags)
 {
-	int saved = errno;
-	je_malloc_fn fast = __atomic_load_n(&je_malloc, __ATOMIC_ACQUIRE);
-	void *p = flags == 0 && fast ? fast(nz(n)) : mallocx(nz(n), flags);
-	if (vr_likely(p != NULL)) {
-		vr_ext_after_alloc(n);
-		return p;
+	void *p;
+	if (flags == 0) {
+		p = __atomic_load_n(&vr_je_malloc, __ATOMIC_ACQUIRE)(n);
+	} else {
+		int saved = errno;
+		p = mallocx(nz(n), flags);
+		if (vr_unlikely(!p))
+			errno = saved;
 	}
-	errno = saved;
-	return NULL;
+	if (vr_likely(p != NULL))
+		vr_ext_after_alloc(n);
+	return p;
 }
 
 static inline void *alloc_or_enomem(size_t n, int flags)
@@ -137,34 +178,24 @@ static inline void *alloc_or_enomem(size_t n, int flags)
 	return p;
 }
 
-/* POSIX.1-2024 (and glibc since 2.33) promise that free keeps errno;
- * jemalloc may purge, and so make system calls, inside dallocx. */
+/* POSIX.1-2024 (and glibc since 2.33) promise that free keeps errno: so do
+ * jemalloc's free and dallocx_free (see above). */
 static inline void dealloc(void *p)
 {
-	if (!p)
-		return;
 	/* A vrange_malloc object would go back to jemalloc with its lock
-	 * count and volatile state still recorded: diagnose instead. */
+	 * count and volatile state still recorded: diagnose instead. NULL
+	 * is never in the region. */
 	if (vr_unlikely(vr_pg_owns(p)))
 		vr_pg_die_free("free()", p);
-	int saved = errno;
-	je_free_fn fast = __atomic_load_n(&je_free, __ATOMIC_ACQUIRE);
-	if (fast)
-		fast(p);
-	else
-		dallocx(p, 0);
-	errno = saved;
+	__atomic_load_n(&je_free, __ATOMIC_ACQUIRE)(p);
 }
 
 static inline void dealloc_sized(void *p, size_t n, size_t align)
 {
-	if (!p)
-		return;
 	if (vr_unlikely(vr_pg_owns(p)))
 		vr_pg_die_free("free()", p);
-	int saved = errno;
-	sdallocx(p, nz(n), align_flag(align));
-	errno = saved;
+	if (p)	/* sdallocx, like free, keeps errno (see above) */
+		sdallocx(p, nz(n), align_flag(align));
 }
 
 /* --- helpers for cxx.cc ---------------------------------------------- */
@@ -186,9 +217,18 @@ void vr_shim_free_sized(void *p, size_t n, size_t align)
 
 /* --- the C family ----------------------------------------------------- */
 
-VR_EXPORT void *malloc(size_t n)
+/* Out of line, so that malloc's fast path needs no stack frame. */
+__attribute__((noinline)) static void *malloc_slow(size_t n)
 {
 	return alloc_or_enomem(n, 0);
+}
+
+VR_EXPORT void *malloc(size_t n)
+{
+	/* The fast path: a tail call into jemalloc's malloc. */
+	if (vr_likely(n < vr_ext_fast_limit))
+		return __atomic_load_n(&vr_je_malloc, __ATOMIC_ACQUIRE)(n);
+	return malloc_slow(n);
 }
 
 VR_EXPORT void free(void *p)

@@ -23,10 +23,13 @@ extern "C" {
 
 /*
  * n bytes aligned to align (a power of two; 0 or 1 means the default
- * alignment), or NULL on failure with errno untouched: operator new reports
- * failure by its new-handler loop and bad_alloc, never through errno.
+ * alignment), or NULL on failure (errno is then ENOMEM, as after malloc;
+ * operator new reports the failure by its new-handler loop and bad_alloc).
  */
 void *vr_shim_alloc(size_t n, size_t align);
+/* jemalloc's own malloc once found (shim.c), for operator new's fast path
+ * (below vr_ext_fast_limit, no alignment): never NULL. */
+extern void *(*vr_je_malloc)(size_t);
 /* Frees p (NULL is fine), keeping errno. */
 void vr_shim_free(void *p);
 /* Frees p allocated with exactly n bytes and align (sized deallocation). */
@@ -35,17 +38,18 @@ void vr_shim_free_sized(void *p, size_t n, size_t align);
 /* --- extents.c: extent hooks on every arena ----------------------------- */
 
 /*
- * False until the calling thread has allocated once through the shim: its
- * first allocation hooks the arena jemalloc bound it to (vr_ext_thread_first).
- * Initial-exec TLS: one load on the fast path, no __tls_get_addr call.
+ * Allocations of fewer bytes than this, by the calling thread, need nothing
+ * from extents.c, so malloc hands them straight to jemalloc. It is 0 until
+ * the thread's first allocation (whose slow path hooks the arena jemalloc
+ * bound the thread to), then the size from which jemalloc uses its huge
+ * arena while that arena is not hooked (SIZE_MAX once it is, or when it does
+ * not exist). Initial-exec TLS: one load and one compare on the fast path.
  */
-extern __thread bool vr_ext_thread_seen __attribute__((tls_model("initial-exec")));
-/* Requests of this size or more go to jemalloc's huge arena; SIZE_MAX until
- * that arena has been hooked (or when it does not exist). */
-extern size_t vr_ext_huge_min;
+extern __thread size_t vr_ext_fast_limit __attribute__((tls_model("initial-exec")));
 
-void vr_ext_thread_first(void);
-void vr_ext_huge_first(void);
+/* After an allocation of n >= vr_ext_fast_limit bytes: hooks what is new
+ * (the thread's arena, the huge arena) and refreshes vr_ext_fast_limit. */
+void vr_ext_after_alloc_slow(size_t n);
 
 /* Sets the extent hooks up on the arenas that exist (idempotent). */
 void vr_ext_init(void);
@@ -68,10 +72,8 @@ uint64_t vr_ext_lazy_calls(void);
 /* After every successful allocation of n bytes: hook what is new. */
 static inline void vr_ext_after_alloc(size_t n)
 {
-	if (__builtin_expect(!vr_ext_thread_seen, 0))
-		vr_ext_thread_first();
-	if (__builtin_expect(n >= vr_ext_huge_min, 0))
-		vr_ext_huge_first();
+	if (__builtin_expect(n >= vr_ext_fast_limit, 0))
+		vr_ext_after_alloc_slow(n);
 }
 
 /* --- purgeable.c: the purgeable heap's region ------------------------- */

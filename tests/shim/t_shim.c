@@ -464,6 +464,25 @@ static int lazy_mode(void)
 		if (c[i])
 			fail |= 8;
 	free(c);
+	/* With every free purging, errno survives thousands of frees (and the
+	 * successful mallocs between them) of every size class range: the
+	 * shim jumps straight into jemalloc's malloc and free. */
+	errno = 777;
+	for (int i = 0; i < 6000 && !(fail & 16); i++) {
+		size_t n = (size_t)1 << (4 + i % 21); /* 16 B .. 16 MiB */
+		unsigned char *q = malloc(opaque(n + (size_t)i % 61));
+		if (!q || errno != 777)
+			fail |= 16;
+		else {
+			q[0] = q[n - 1] = 1;
+			if (i % 3 == 0)
+				free_sized(q, n + (size_t)i % 61);
+			else
+				free(q);
+			if (errno != 777)
+				fail |= 16;
+		}
+	}
 	if (fail) {
 		fprintf(stderr, "lazy: %llu -> %llu -> %llu bytes, LazyFree %lld -> %lld\n",
 		        (unsigned long long)before, (unsigned long long)mid,
@@ -491,6 +510,8 @@ static void test_lazy(const char *self)
 	       "the huge arena (16 MiB block) is hooked and MADV_FREE'd");
 	tap_ok(code != 127 && code != 100 && !(code & 4), "the kernel counts them as LazyFree");
 	tap_ok(code != 127 && code != 100 && !(code & 8), "calloc over reused lazily freed pages reads zero");
+	tap_ok(code != 127 && code != 100 && !(code & 16),
+	       "6000 malloc and purging free/free_sized of 16 B-16 MiB keep errno");
 
 	/* Default decay (1000 ms): after a free of 16 MiB in the huge arena
 	 * the counter moves at once; ordinary arenas follow within the decay
