@@ -14,8 +14,10 @@
 #include "backend.h"
 #include "init.h"
 #include "optimistic.h"
+#include "options.h"
 #include "refill.h"
 #include "registry.h"
+#include "sigbus.h"
 #include "stats.h"
 #include "vma.h"
 #include "vrange.h"
@@ -52,6 +54,11 @@ static int mark(void *addr, size_t len, unsigned flags)
 		return r;
 	if (lo == hi)
 		return 0;
+	/* A use-after-purge report (optimistic ranges) and a mark trace
+	 * (VRANGE_DEBUG) need libunwind: load it now, in normal context and
+	 * without our lock, not in the SIGBUS handler. */
+	if ((flags & VRANGE_OPTIMISTIC) || opt_debug)
+		vr_backtraces_load();
 	vr_registry_lock();
 	/* Optimistic pages of the range are settled first (made explicit,
 	 * losses kept), so that nothing below can fault on them and the

@@ -3,7 +3,7 @@
 
 # Compiled into the core, with its hidden visibility: handler.c exports only
 # the interposed sigaction/signal family (VR_EXPORT). libunwind for the
-# report's backtraces; dlsym for libc's sigaction (in libc since glibc 2.34,
+# report's backtraces, dlopen'ed when first needed; dlsym for libc's sigaction (in libc since glibc 2.34,
 # -ldl keeps older ones linking).
 #
 # Its own convenience library, because ThreadSanitizer must not instrument
@@ -13,10 +13,13 @@ noinst_LTLIBRARIES += sigbus/libvrange_sigbus.la
 sigbus_libvrange_sigbus_la_SOURCES = \
 	sigbus/sigbus.h \
 	sigbus/handler.c \
-	sigbus/report.c
+	sigbus/report.c \
+	sigbus/unwind.h \
+	sigbus/unwind.c
 sigbus_libvrange_sigbus_la_CFLAGS = $(WARN_CFLAGS) $(SIGBUS_SAN_CFLAGS) -fvisibility=hidden \
 	$(UNWIND_CFLAGS) $(URCU_BP_CFLAGS)
-sigbus_libvrange_sigbus_la_LIBADD = $(UNWIND_LIBS) -ldl
+# libunwind's header only: the library is dlopen'ed on first need (unwind.c).
+sigbus_libvrange_sigbus_la_LIBADD = -ldl
 libvrange_libvrange_core_la_LIBADD += sigbus/libvrange_sigbus.la
 
 # Chaining, through libvrange.so as an application sees it, once per backend

@@ -8,7 +8,8 @@
  * no stdio (its lock may be held by the thread that faulted), no snprintf
  * (not async-signal-safe), no malloc. Backtraces come from libunwind's
  * local-only unwinder, which reads the faulting thread's registers from the
- * signal's ucontext and does not allocate.
+ * signal's ucontext and does not allocate; it is loaded on first need
+ * (unwind.c), so the handler prints none if nothing loaded it before.
  *
  *   libvrange: use after purge: address 0x7f0c2a3b1008, range [0x7f0c2a3b1000,0x7f0c2a3b9000) (8 pages)
  *     #0 0x55d1c2a01234 read_cache+0x14
@@ -18,12 +19,11 @@
  */
 #include "internal.h"
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 #include <string.h>
 
 #include "glue.h"
 #include "sigbus.h"
+#include "unwind.h"
 
 enum {
 	MAX_FRAMES = 64,     /* frames printed from the faulting thread */
@@ -104,10 +104,11 @@ static void put_frame(struct line *l, const char *indent, int i, uintptr_t pc,
 }
 
 /* unw_get_proc_name: 0, or -UNW_ENOMEM with the name cut to fit. */
-static const char *proc_name(unw_cursor_t *cur, char *buf, size_t len, uintptr_t *off)
+static const char *proc_name(const struct vr_unwind *u, unw_cursor_t *cur, char *buf,
+                             size_t len, uintptr_t *off)
 {
 	unw_word_t o = 0;
-	int r = unw_get_proc_name(cur, buf, len, &o);
+	int r = u->get_proc_name(cur, buf, len, &o);
 	if (r != 0 && r != -UNW_ENOMEM)
 		return NULL;
 	buf[len - 1] = '\0';
@@ -117,6 +118,12 @@ static const char *proc_name(unw_cursor_t *cur, char *buf, size_t len, uintptr_t
 
 static void print_fault_frames(struct line *l, void *uctx)
 {
+	const struct vr_unwind *u = vr_unwind();
+	if (!u) {
+		put_str(l, "  (no backtrace: libunwind is not loaded)");
+		flush(l);
+		return;
+	}
 	unw_cursor_t cur;
 	unw_context_t here;
 	int r;
@@ -127,15 +134,15 @@ static void print_fault_frames(struct line *l, void *uctx)
 		 * which UNW_INIT_SIGNAL_FRAME tells libunwind (so that it does not
 		 * look the name up at ip - 1).
 		 */
-#if UNW_VERSION_MAJOR > 1 || (UNW_VERSION_MAJOR == 1 && UNW_VERSION_MINOR >= 3)
-		r = unw_init_local2(&cur, (unw_context_t *)uctx, UNW_INIT_SIGNAL_FRAME);
+#if VR_UNW_HAS_INIT_LOCAL2
+		r = u->init_local2(&cur, (unw_context_t *)uctx, UNW_INIT_SIGNAL_FRAME);
 #else
-		r = unw_init_local(&cur, (unw_context_t *)uctx);
+		r = u->init_local(&cur, (unw_context_t *)uctx);
 #endif
 	} else {
-		r = unw_getcontext(&here);
+		r = u->getcontext(&here);
 		if (r == 0)
-			r = unw_init_local(&cur, &here);
+			r = u->init_local(&cur, &here);
 	}
 	if (r != 0) {
 		put_str(l, "  (no backtrace: libunwind cannot start here)");
@@ -144,13 +151,13 @@ static void print_fault_frames(struct line *l, void *uctx)
 	}
 	for (int i = 0; i < MAX_FRAMES; i++) {
 		unw_word_t ip = 0;
-		if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
+		if (u->get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
 			break;
 		char name[NAME_MAX_LEN];
 		uintptr_t off = 0;
-		const char *n = proc_name(&cur, name, sizeof name, &off);
+		const char *n = proc_name(u, &cur, name, sizeof name, &off);
 		put_frame(l, "  ", i, (uintptr_t)ip, n, off);
-		if (unw_step(&cur) <= 0)
+		if (u->step(&cur) <= 0)
 			break;
 	}
 }
@@ -163,15 +170,16 @@ static void print_fault_frames(struct line *l, void *uctx)
  */
 static void print_mark_frames(struct line *l, const uintptr_t *pcs, int n)
 {
+	const struct vr_unwind *u = vr_unwind();
 	unw_context_t here;
 	unw_cursor_t cur;
-	bool have = unw_getcontext(&here) == 0 && unw_init_local(&cur, &here) == 0;
+	bool have = u && u->getcontext(&here) == 0 && u->init_local(&cur, &here) == 0;
 	for (int i = 0; i < n; i++) {
 		char name[NAME_MAX_LEN];
 		const char *nm = NULL;
 		uintptr_t off = 0;
-		if (have && pcs[i] > 0 && unw_set_reg(&cur, UNW_REG_IP, pcs[i] - 1) == 0) {
-			nm = proc_name(&cur, name, sizeof name, &off);
+		if (have && pcs[i] > 0 && u->set_reg(&cur, UNW_REG_IP, pcs[i] - 1) == 0) {
+			nm = proc_name(u, &cur, name, sizeof name, &off);
 			off++;
 		}
 		put_frame(l, "    ", i, pcs[i], nm, off);
@@ -205,19 +213,22 @@ void vr_report_use_after_purge(void *addr, uintptr_t lo, uintptr_t hi, void *uct
 
 /*
  * noinline: the first frame skipped is this function's own, which must
- * exist. The cursor walk (not unw_backtrace) makes that skip exact.
+ * exist. The cursor walk (not unw_backtrace) makes that skip exact. It does
+ * not load libunwind (its callers hold the registry lock): vr_backtraces_load
+ * runs before, where a capture can follow.
  */
 __attribute__((noinline))
 int vr_backtrace_capture(uintptr_t *pcs, int max)
 {
+	const struct vr_unwind *u = vr_unwind();
 	unw_context_t ctx;
 	unw_cursor_t cur;
-	if (!pcs || max <= 0 || unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0)
+	if (!u || !pcs || max <= 0 || u->getcontext(&ctx) != 0 || u->init_local(&cur, &ctx) != 0)
 		return 0;
 	int n = 0;
-	while (n < max && unw_step(&cur) > 0) {
+	while (n < max && u->step(&cur) > 0) {
 		unw_word_t ip = 0;
-		if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
+		if (u->get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
 			break;
 		pcs[n++] = (uintptr_t)ip;
 	}

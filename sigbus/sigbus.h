@@ -50,9 +50,18 @@ void vr_sig_deliver(int sig, siginfo_t *si, void *uctx, bool refaults);
 int vr_sig_install(void);
 
 /*
+ * Loads libunwind, which the two functions below need, unless done already
+ * (unwind.c; it is not linked, so that processes that never report do not
+ * map it). Returns whether it is there. Not from a signal handler, nor with
+ * the registry lock held.
+ */
+bool vr_backtraces_load(void);
+
+/*
  * Prints a use-after-purge report to stderr: the fault address, the range
  * [lo, hi) it falls in, and a backtrace of the faulting thread (libunwind,
- * from uctx, into a preallocated buffer). If mark_pcs is not NULL and
+ * from uctx, into a preallocated buffer; none unless vr_backtraces_load
+ * loaded it before). If mark_pcs is not NULL and
  * nmark > 0, also the backtrace where the range was marked volatile.
  * Async-signal-safe.
  */
@@ -61,8 +70,9 @@ void vr_report_use_after_purge(void *addr, uintptr_t lo, uintptr_t hi, void *uct
 
 /*
  * Captures the calling thread's backtrace (return addresses, innermost
- * first, skipping this function) into pcs; returns how many were stored.
- * Used at mark time with VRANGE_DEBUG=1. Not async-signal-safe.
+ * first, skipping this function) into pcs; returns how many were stored
+ * (0 unless vr_backtraces_load loaded libunwind before). Used at mark time
+ * with VRANGE_DEBUG=1. Not async-signal-safe.
  */
 int vr_backtrace_capture(uintptr_t *pcs, int max);
 

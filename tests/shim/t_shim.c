@@ -64,6 +64,15 @@ static void test_binding(void)
 	tap_ok(!st_is_jemalloc(&stack_var) && !st_is_jemalloc(&static_var) &&
 	       !st_is_jemalloc(m), "a stack, static or mmap address is not jemalloc's (negative control)");
 	munmap(m, 4096);
+	/* Only optimistic ranges and VRANGE_DEBUG need backtraces. */
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int unw = 0;
+	while (f && fgets(line, sizeof line, f))
+		unw |= strstr(line, "libunwind") != NULL || strstr(line, "liblzma") != NULL;
+	if (f)
+		fclose(f);
+	tap_ok(f && !unw, "neither libunwind nor liblzma is mapped by the shim");
 }
 
 static void test_malloc_free(void)

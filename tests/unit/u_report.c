@@ -51,6 +51,19 @@ static void capture(void (*fn)(void *), void *arg)
 	close(p[0]);
 }
 
+/* Whether a mapping of the process names a file containing what. */
+static bool maps_has(const char *what)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	bool found = false;
+	while (f && !found && fgets(line, sizeof line, f))
+		found = strstr(line, what) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
 static uintptr_t pcs[32];
 static int npcs;
 
@@ -115,8 +128,19 @@ int main(void)
 	 * and reports are tested in the default and ASan builds. */
 	tap_skip_all("ThreadSanitizer intercepts signals itself");
 #endif
-	tap_plan(11);
+	tap_plan(15);
 	size_t ps = vr_page_size;
+
+	/* libunwind is loaded on first need, never by the handler. */
+	tap_ok(!maps_has("libunwind"), "libunwind is not mapped before it is needed");
+	mark_here();
+	tap_is(npcs, 0, "vr_backtrace_capture before the load: no frames");
+	struct args a0 = { (void *)0x1234567, 0x1230000, 0x1230000 + ps, NULL, NULL, 0 };
+	capture(report_from_here, &a0);
+	tap_ok(strstr(out, "\n  (no backtrace: libunwind is not loaded)\n") != NULL,
+	       "a report before the load says there is no backtrace");
+	tap_ok(vr_backtraces_load() && maps_has("libunwind"),
+	       "vr_backtraces_load maps libunwind");
 
 	mark_here();
 	tap_ok(npcs >= 2, "vr_backtrace_capture: %d frames", npcs);
