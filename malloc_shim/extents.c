@@ -39,8 +39,9 @@
  * "thread.arena") on its first allocation and the huge arena on the first
  * huge request. With percpu_arena, where a
  * thread moves between arenas, every automatic arena is hooked at start-up.
- * Not hooked: arenas an application creates itself with "arenas.create",
- * and an arena whose hooks someone else already replaced.
+ * Arenas an application creates itself with "arenas.create" are hooked as
+ * the call returns (mallctl.c), unless it gave hooks of its own. Not
+ * hooked: an arena whose hooks someone else already replaced.
  *
  * Nothing here allocates, and errno is preserved: the hooks run inside
  * malloc and free.
@@ -343,6 +344,21 @@ void vr_ext_after_alloc_slow(size_t n)
 	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) >= INIT_DONE)
 		vr_ext_fast_limit = __atomic_load_n(&huge_min, __ATOMIC_ACQUIRE);
 	errno = saved;
+}
+
+void vr_ext_arena_created(unsigned ind)
+{
+	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
+		return;
+	int saved = errno;
+	hook_arena(ind);
+	errno = saved;
+}
+
+void vr_ext_arena_destroyed(unsigned ind)
+{
+	if (ind < MAX_ARENAS)
+		__atomic_fetch_and(&hooked[ind >> 6], ~(1ull << (ind & 63)), __ATOMIC_ACQ_REL);
 }
 
 void vr_ext_configure(void)

@@ -51,6 +51,12 @@ extern __thread size_t vr_ext_fast_limit __attribute__((tls_model("initial-exec"
  * (the thread's arena, the huge arena) and refreshes vr_ext_fast_limit. */
 void vr_ext_after_alloc_slow(size_t n);
 
+/* A program created arena ind without hooks of its own (mallctl.c): hook
+ * it. Arena ind was destroyed: forget it, so that its index can be hooked
+ * again when reused. */
+void vr_ext_arena_created(unsigned ind);
+void vr_ext_arena_destroyed(unsigned ind);
+
 /* Sets the extent hooks up on the arenas that exist (idempotent). */
 void vr_ext_init(void);
 /* Applies VRANGE_FREE_DECAY_MS (from the shim's constructor, once the

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -48,6 +49,7 @@ static void test_binding(void)
 		"posix_memalign", "aligned_alloc", "valloc", "pvalloc",
 		"malloc_usable_size", "free_sized", "free_aligned_sized",
 		"mallinfo2", "malloc_trim", "malloc_stats", "_Znwm", "_ZdlPv",
+		"mallctl", "mallctlbymib",
 	};
 	int all = 1;
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -438,6 +440,79 @@ static void test_fork(void)
 
 /* --- MADV_FREE of freed extents (lazy mode: VRANGE_FREE_DECAY_MS=0) ------ */
 
+/* jemalloc's flags for mallocx (jemalloc.h), without its header. */
+#define ST_MALLOCX_ARENA(a) ((int)(((unsigned)(a) + 1) << 20))
+#define ST_MALLOCX_TCACHE_NONE (1 << 8)
+
+static void *(*st_mallocx)(size_t, int);
+static void (*st_dallocx)(void *, int);
+
+/* The extent hooks of arena ind, or NULL. */
+static void *arena_hooks(unsigned ind)
+{
+	char name[64];
+	void *h = NULL;
+	size_t len = sizeof h;
+	snprintf(name, sizeof name, "arena.%u.extent_hooks", ind);
+	return st_mallctl(name, &h, &len, NULL, 0) == 0 ? h : NULL;
+}
+
+/* A 4 MiB block of arena ind, freed: does the shim MADV_FREE it (decay 0)? */
+static bool arena_purges_lazily(unsigned ind)
+{
+	uint64_t b = st_lazy_bytes();
+	unsigned char *p = st_mallocx(4u << 20, ST_MALLOCX_ARENA(ind) | ST_MALLOCX_TCACHE_NONE);
+	if (!p)
+		return false;
+	memset(p, 7, 4u << 20);
+	st_dallocx(p, ST_MALLOCX_TCACHE_NONE);
+	return st_lazy_bytes() - b >= (4u << 20);
+}
+
+/*
+ * Arenas the program creates: through mallctl and through mallctlbymib,
+ * and again at the index of a destroyed one, each gets the shim's hooks
+ * (those of arena 0) and its freed blocks are MADV_FREE'd. Bits 32 and 64.
+ */
+static int created_arenas(void)
+{
+	int fail = 0;
+	st_mallocx = (void *(*)(size_t, int))(uintptr_t)dlsym(RTLD_DEFAULT, "mallocx");
+	st_dallocx = (void (*)(void *, int))(uintptr_t)dlsym(RTLD_DEFAULT, "dallocx");
+	int (*tomib)(const char *, size_t *, size_t *) =
+		(int (*)(const char *, size_t *, size_t *))(uintptr_t)dlsym(RTLD_DEFAULT,
+		                                                             "mallctlnametomib");
+	int (*bymib)(const size_t *, size_t, void *, size_t *, void *, size_t) =
+		(int (*)(const size_t *, size_t, void *, size_t *, void *, size_t))(uintptr_t)
+		dlsym(RTLD_DEFAULT, "mallctlbymib");
+	if (!st_mallocx || !st_dallocx || !tomib || !bymib)
+		return 32 | 64;
+	void *h0 = arena_hooks(0);
+	unsigned a = 0, b = 0, c = 0;
+	size_t len = sizeof a;
+	if (st_mallctl("arenas.create", &a, &len, NULL, 0) != 0 || !h0 ||
+	    arena_hooks(a) != h0 || !arena_purges_lazily(a))
+		fail |= 32;
+	size_t mib[2], miblen = 2;
+	len = sizeof b;
+	if (tomib("arenas.create", mib, &miblen) != 0 ||
+	    bymib(mib, miblen, &b, &len, NULL, 0) != 0 || b == a ||
+	    arena_hooks(b) != h0 || !arena_purges_lazily(b))
+		fail |= 64;
+	/* Destroyed, then created again: jemalloc reuses the index. */
+	char name[64];
+	snprintf(name, sizeof name, "arena.%u.destroy", b);
+	len = sizeof c;
+	if (st_mallctl(name, NULL, NULL, NULL, 0) != 0 ||
+	    st_mallctl("arenas.create", &c, &len, NULL, 0) != 0 ||
+	    arena_hooks(c) != h0 || !arena_purges_lazily(c))
+		fail |= 64;
+	if (fail)
+		fprintf(stderr, "created arenas %u %u %u: hooks %p %p %p (arena 0: %p)\n", a, b, c,
+		        arena_hooks(a), arena_hooks(b), arena_hooks(c), h0);
+	return fail;
+}
+
 static int lazy_mode(void)
 {
 	/* Exit status bits name what failed; stdout stays TAP-free. */
@@ -492,6 +567,7 @@ static int lazy_mode(void)
 				fail |= 16;
 		}
 	}
+	fail |= created_arenas();
 	if (fail) {
 		fprintf(stderr, "lazy: %llu -> %llu -> %llu bytes, LazyFree %lld -> %lld\n",
 		        (unsigned long long)before, (unsigned long long)mid,
@@ -521,6 +597,10 @@ static void test_lazy(const char *self)
 	tap_ok(code != 127 && code != 100 && !(code & 8), "calloc over reused lazily freed pages reads zero");
 	tap_ok(code != 127 && code != 100 && !(code & 16),
 	       "6000 malloc and purging free/free_sized of 16 B-16 MiB keep errno");
+	tap_ok(code != 127 && code != 100 && !(code & 32),
+	       "an arena the program creates (mallctl arenas.create) is hooked");
+	tap_ok(code != 127 && code != 100 && !(code & 64),
+	       "so is one created by mallctlbymib, and one at a destroyed arena's index");
 
 	/* Default decay (1000 ms): after a free of 16 MiB in the huge arena
 	 * the counter moves at once; ordinary arenas follow within the decay
