@@ -19,6 +19,7 @@ malloc_shim_libvrange_preload_la_SOURCES = \
 	malloc_shim/purgeable.c \
 	malloc_shim/syscall.c \
 	malloc_shim/mallctl.c \
+	malloc_shim/zero.c \
 	malloc_shim/cxx.cc
 malloc_shim_libvrange_preload_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -fno-builtin \
 	$(JEMALLOC_CFLAGS) $(URCU_BP_CFLAGS)

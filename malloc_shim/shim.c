@@ -244,8 +244,15 @@ VR_EXPORT void *calloc(size_t nmemb, size_t size)
 		return NULL;
 	}
 	/* MALLOCX_ZERO lets jemalloc skip the clearing of pages it knows are
-	 * zero (fresh mappings); a memset here could not. */
-	return alloc_or_enomem(n, MALLOCX_ZERO);
+	 * zero (fresh mappings). From VR_ZERO_MIN on, zero.c also skips the
+	 * pages the kernel took back after the shim's MADV_FREE, which
+	 * jemalloc cannot know about. */
+	if (n < VR_ZERO_MIN)
+		return alloc_or_enomem(n, MALLOCX_ZERO);
+	void *p = alloc_or_enomem(n, 0);
+	if (p)
+		vr_zero_fill(p, n);
+	return p;
 }
 
 VR_EXPORT void *realloc(void *p, size_t n)

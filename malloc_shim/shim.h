@@ -82,6 +82,15 @@ static inline void vr_ext_after_alloc(size_t n)
 		vr_ext_after_alloc_slow(n);
 }
 
+/* --- zero.c: calloc's clearing ------------------------------------------ */
+
+/* calloc requests of this size or more are cleared by vr_zero_fill. */
+#define VR_ZERO_MIN ((size_t)256 << 10)
+
+/* Zeroes [p, p + n) except the whole pages the kernel guarantees read as
+ * zero (neither present nor swapped out). Keeps errno. */
+void vr_zero_fill(void *p, size_t n);
+
 /* --- purgeable.c: the purgeable heap's region ------------------------- */
 
 /*

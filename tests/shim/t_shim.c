@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -576,6 +577,125 @@ static int lazy_mode(void)
 	return fail;
 }
 
+/* --- calloc over pages the kernel took back (zero.c) -------------------- */
+
+/* Pages of [p, p + n) resident now (mincore), whole pages only. */
+static size_t resident_pages(const unsigned char *p, size_t n)
+{
+	size_t ps = tu_pagesize();
+	uintptr_t a = ((uintptr_t)p + ps - 1) & ~(ps - 1), e = ((uintptr_t)p + n) & ~(ps - 1);
+	unsigned char vec[4096];
+	size_t k = (e - a) / ps, r = 0;
+	if (a >= e || k > sizeof vec || mincore((void *)a, e - a, vec) != 0)
+		return (size_t)-1;
+	for (size_t i = 0; i < k; i++)
+		r += vec[i] & 1;
+	return r;
+}
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * Run with VRANGE_FREE_DECAY_MS=0 (every free is MADV_FREE'd at once).
+ * Bits: 1 reused block not zero, 2 reclaimed pages faulted in by calloc,
+ * 4 half-reclaimed block not zero, 8 fork child read its parent's pages,
+ * 16 reclaim did not happen, 32 calloc did not reuse the reclaimed block
+ * (for 16 and 32, bit 2 cannot be judged).
+ */
+static int zero_mode(void)
+{
+	enum { N = 4u << 20 };
+	size_t ps = tu_pagesize();
+	int fail = 0;
+	tu_pin_cpu();
+	/* A reused block whose pages are still there: cleared. */
+	unsigned char *p = malloc(opaque(N));
+	memset(p, 0x5a, N);
+	free(p);
+	unsigned char *q = calloc(1, opaque(N));
+	if (!q || !all_zero(q, N))
+		fail |= 1;
+	/* The same block, freed and reclaimed: zero, and calloc leaves the
+	 * reclaimed pages alone (they stay out of memory). */
+	memset(q, 0x5a, N);
+	free(q);
+	uintptr_t a = ((uintptr_t)q + ps - 1) & ~(ps - 1);
+	size_t pages = (N - (a - (uintptr_t)q)) / ps;
+	madvise((void *)a, pages * ps, MADV_PAGEOUT);
+	size_t before = resident_pages(q, N);
+	if (before > pages / 8)
+		fail |= 16;
+	unsigned char *r = calloc(1, opaque(N));
+	/* The same extent, at another cache-line offset (jemalloc's
+	 * cache-oblivious placement): count the pages calloc faulted in. */
+	if (((uintptr_t)r & ~(ps - 1)) == ((uintptr_t)q & ~(ps - 1))) {
+		size_t after = resident_pages(r, N);
+		if (after > before + 2)
+			fail |= 2;
+	} else {
+		fail |= 32;
+	}
+	if (!r || !all_zero(r, N))
+		fail |= 1;
+	/* Half reclaimed, half still holding 0x5a: all zero. */
+	memset(r, 0x5a, N);
+	free(r);
+	madvise((void *)a, pages / 2 * ps, MADV_PAGEOUT);
+	unsigned char *h = calloc(1, opaque(N));
+	if (!h || !all_zero(h, N))
+		fail |= 4;
+	free(h);
+	/* fork: the child's calloc must read its own pages. A 32 MiB block
+	 * the parent never touches (absent in the parent's pagemap) is
+	 * written by the child, freed and asked back with calloc there. */
+	free(calloc(1, opaque(N))); /* the parent's pagemap is open */
+	unsigned char *big = malloc(opaque(32u << 20));
+	pid_t pid = fork();
+	if (pid == 0) {
+		memset(big, 0x5a, 32u << 20);
+		free(big);
+		unsigned char *z = calloc(1, opaque(32u << 20));
+		_exit(z && all_zero(z, 32u << 20) ? 0 : 1);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	free(big);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail |= 8;
+	if (fail)
+		fprintf(stderr, "zero: resident %zu of %zu pages before calloc\n", before, pages);
+	return fail;
+}
+
+static void test_zero(const char *self)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("VRANGE_FREE_DECAY_MS", "0", 1);
+		unsetenv("MALLOC_CONF");
+		execl(self, self, "zero", (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 100;
+	bool ran = code != 127 && code != 100;
+	tap_ok(ran && !(code & 1), "calloc over a reused block (pages kept, then reclaimed) reads zero");
+	tap_ok(ran && !(code & 16), "MADV_PAGEOUT reclaimed the freed block");
+	tap_ok(ran && !(code & 32), "calloc reused the reclaimed block");
+	tap_ok(ran && !(code & 2), "calloc leaves the reclaimed pages out of memory");
+	tap_ok(ran && !(code & 4), "calloc over a half-reclaimed block reads zero");
+	tap_ok(ran && !(code & 8), "a forked child's calloc reads its own pages, not its parent's");
+}
+
 static void test_lazy(const char *self)
 {
 	pid_t pid = fork();
@@ -633,6 +753,8 @@ int main(int argc, char **argv)
 	}
 	if (argc > 1 && strcmp(argv[1], "lazy") == 0)
 		return lazy_mode();
+	if (argc > 1 && strcmp(argv[1], "zero") == 0)
+		return zero_mode();
 	test_binding();
 	test_malloc_free();
 	test_calloc();
@@ -643,5 +765,6 @@ int main(int argc, char **argv)
 	test_threads();
 	test_fork();
 	test_lazy("/proc/self/exe");
+	test_zero("/proc/self/exe");
 	tap_done();
 }
