@@ -13,6 +13,9 @@
  *            by whichever thread replaces them)
  *   realloc  10 buffers grown by realloc from 16 B to 4-64 MiB, 1 KiB at
  *            a time up to 1 MiB then by 1/8, written as they grow
+ *   calloc   3000 zeroed tables of 256 KiB-16 MiB, four alive at a time,
+ *            each used sparsely (one page in 16 written, as a hash table
+ *            or a sparse matrix would) and one in 8 written whole
  * SCALE (default 1) multiplies the number of operations.
  *
  * The program links nothing but libc: the allocator is whatever the dynamic
@@ -203,6 +206,42 @@ static void w_realloc(long scale)
 	}
 }
 
+static void w_calloc(long scale)
+{
+	enum { LIVE = 4 };
+	unsigned char *live[LIVE] = { 0 };
+	uint64_t s = 0x452821E638D01377ULL;
+	long iters = 3000 * scale;
+	for (long i = 0; i < iters; i++) {
+		uint64_t r = rnd(&s);
+		size_t n = ((size_t)256 << 10) << (r % 7); /* 256 KiB .. 16 MiB */
+		int k = (int)(i % LIVE);
+		if (live[k]) {
+			sink ^= live[k][0];
+			free(live[k]);
+		}
+		unsigned char *p = calloc(1, n);
+		if (!p) {
+			fprintf(stderr, "bench_shim: calloc(%zu) failed\n", n);
+			exit(2);
+		}
+		if ((r >> 8) % 8 == 0) {
+			memset(p, (int)(i & 0xff) | 1, n);
+		} else {
+			for (size_t j = 0; j < n; j += 16 * 4096) {
+				if (p[j] != 0) {
+					fprintf(stderr, "bench_shim: calloc block not zero\n");
+					exit(2);
+				}
+				p[j] = 1;
+			}
+		}
+		live[k] = p;
+	}
+	for (int k = 0; k < LIVE; k++)
+		free(live[k]);
+}
+
 /* "Key:   123 kB" from a /proc file, 0 if missing. */
 static long proc_kb(const char *file, const char *key)
 {
@@ -231,10 +270,11 @@ int main(int argc, char **argv)
 		{ "small", w_small },
 		{ "threads", w_threads },
 		{ "realloc", w_realloc },
+		{ "calloc", w_calloc },
 	};
 	long scale = argc > 2 ? strtol(argv[2], NULL, 10) : 1;
 	if (argc < 2 || scale < 1) {
-		fprintf(stderr, "usage: bench_shim large|small|threads|realloc [SCALE]\n");
+		fprintf(stderr, "usage: bench_shim large|small|threads|realloc|calloc [SCALE]\n");
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {

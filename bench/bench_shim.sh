@@ -6,7 +6,7 @@
 #
 # Usage: bench_shim.sh PRELOAD_SO BENCH_PROGRAM
 #   BENCH_RUNS=5                       runs per workload and allocator
-#   BENCH_WORKLOADS="large small threads realloc"
+#   BENCH_WORKLOADS="large small threads realloc calloc"
 #   BENCH_JEMALLOC=path                stock jemalloc to preload
 #
 # Runs are interleaved (run 1 of every workload under every allocator, then
@@ -18,7 +18,7 @@ set -u
 so=$1
 prog=$2
 runs=${BENCH_RUNS:-5}
-workloads=${BENCH_WORKLOADS:-large small threads realloc}
+workloads=${BENCH_WORKLOADS:-large small threads realloc calloc}
 je=${BENCH_JEMALLOC:-$(ldd "$so" 2>/dev/null | awk '$1 == "libjemalloc.so.2" { print $3 }')}
 [ -n "$je" ] || je=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 if [ ! -f "$je" ]; then

@@ -166,7 +166,7 @@ static inline void *alloc(size_t n, int flags)
 			errno = saved;
 	}
 	if (vr_likely(p != NULL))
-		vr_ext_after_alloc(n);
+		vr_ext_after_alloc(p, n);
 	return p;
 }
 
@@ -249,9 +249,11 @@ VR_EXPORT void *calloc(size_t nmemb, size_t size)
 	 * jemalloc cannot know about. */
 	if (n < VR_ZERO_MIN)
 		return alloc_or_enomem(n, MALLOCX_ZERO);
-	void *p = alloc_or_enomem(n, 0);
-	if (p)
-		vr_zero_fill(p, n);
+	void *p = __atomic_load_n(&vr_je_malloc, __ATOMIC_ACQUIRE)(n);
+	if (vr_unlikely(!p))
+		return NULL; /* errno is ENOMEM (see vr_je_malloc) */
+	vr_ext_after_calloc(p, n);
+	vr_zero_fill(p, n);
 	return p;
 }
 
@@ -275,7 +277,7 @@ VR_EXPORT void *realloc(void *p, size_t n)
 		return NULL;
 	}
 	errno = saved;
-	vr_ext_after_alloc(n);
+	vr_ext_after_alloc(q, n);
 	return q;
 }
 

@@ -42,14 +42,16 @@ void vr_shim_free_sized(void *p, size_t n, size_t align);
  * from extents.c, so malloc hands them straight to jemalloc. It is 0 until
  * the thread's first allocation (whose slow path hooks the arena jemalloc
  * bound the thread to), then the size from which jemalloc uses its huge
- * arena while that arena is not hooked (SIZE_MAX once it is, or when it does
- * not exist). Initial-exec TLS: one load and one compare on the fast path.
+ * arena (SIZE_MAX when it has none): huge requests hook that arena the
+ * first time and are counted (see huge_bias in extents.c). Initial-exec
+ * TLS: one load and one compare on the fast path.
  */
 extern __thread size_t vr_ext_fast_limit __attribute__((tls_model("initial-exec")));
 
-/* After an allocation of n >= vr_ext_fast_limit bytes: hooks what is new
- * (the thread's arena, the huge arena) and refreshes vr_ext_fast_limit. */
-void vr_ext_after_alloc_slow(size_t n);
+/* After an allocation p of n >= vr_ext_fast_limit bytes (zeroed: for
+ * calloc): hooks what is new (the thread's arena, the huge arena), advises
+ * and counts huge blocks, and refreshes vr_ext_fast_limit. */
+void vr_ext_after_alloc_slow(void *p, size_t n, bool zeroed);
 
 /* A program created arena ind without hooks of its own (mallctl.c): hook
  * it. Arena ind was destroyed: forget it, so that its index can be hooked
@@ -75,17 +77,27 @@ void vr_ext_trim_end(void);
 uint64_t vr_ext_lazy_bytes(void);
 uint64_t vr_ext_lazy_calls(void);
 
-/* After every successful allocation of n bytes: hook what is new. */
-static inline void vr_ext_after_alloc(size_t n)
+/* After every successful allocation p of n bytes: hook what is new. */
+static inline void vr_ext_after_alloc(void *p, size_t n)
 {
 	if (__builtin_expect(n >= vr_ext_fast_limit, 0))
-		vr_ext_after_alloc_slow(n);
+		vr_ext_after_alloc_slow(p, n, false);
+}
+
+/* The same after calloc's allocation of n bytes, before it clears them. */
+static inline void vr_ext_after_calloc(void *p, size_t n)
+{
+	if (__builtin_expect(n >= vr_ext_fast_limit, 0))
+		vr_ext_after_alloc_slow(p, n, true);
 }
 
 /* --- zero.c: calloc's clearing ------------------------------------------ */
 
 /* calloc requests of this size or more are cleared by vr_zero_fill. */
 #define VR_ZERO_MIN ((size_t)256 << 10)
+/* From this size on, vr_zero_fill has the kernel drop the pages
+ * (MADV_DONTNEED) instead of writing zeros over them. */
+#define VR_ZERO_DROP_MIN ((size_t)8 << 20)
 
 /* Zeroes [p, p + n) except the whole pages the kernel guarantees read as
  * zero (neither present nor swapped out). Keeps errno. */

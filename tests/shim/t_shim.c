@@ -696,6 +696,96 @@ static void test_zero(const char *self)
 	tap_ok(ran && !(code & 8), "a forked child's calloc reads its own pages, not its parent's");
 }
 
+/* --- huge blocks: calloc's or malloc's habits (extents.c) --------------- */
+
+/* The VmFlags line of the mapping that holds p contains flag ("hg", "nh"). */
+static bool vmflag(const void *p, const char *flag)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false, found = false;
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		/* A mapping's header line; field lines ("AnonHugePages:")
+		 * never parse as two numbers joined by '-'. */
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			continue;
+		}
+		if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			char pat[8];
+			snprintf(pat, sizeof pat, " %s", flag);
+			found = strstr(line, pat) != NULL;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * Bits: 1 freed calloc'd huge blocks were not given back zeroed
+ * (MADV_DONTNEED) once calloc dominates, 2 freed malloc'd ones were not
+ * lazily freed once malloc dominates again, 4 a calloc'd huge block is on
+ * huge pages, 8 a malloc'd one is not.
+ */
+static int huge_mode(void)
+{
+	enum { N = 16u << 20 };
+	int fail = 0;
+	unsigned char *p;
+	for (int i = 0; i < 10; i++) {
+		p = calloc(1, opaque(N));
+		if (i == 9 && !vmflag(p + N / 2, "nh"))
+			fail |= 4;
+		memset(p, 1, N);
+		if (i < 9) {
+			free(p);
+			continue;
+		}
+		long long r0 = st_rollup("Rss"), l0 = st_rollup("LazyFree");
+		free(p);
+		long long r1 = st_rollup("Rss"), l1 = st_rollup("LazyFree");
+		if (r0 - r1 < 12 * 1024 || l1 - l0 > 4 * 1024)
+			fail |= 1;
+	}
+	for (int i = 0; i < 20; i++) {
+		p = malloc(opaque(N));
+		if (i == 19 && !vmflag(p + N / 2, "hg"))
+			fail |= 8;
+		memset(p, 1, N);
+		if (i < 19) {
+			free(p);
+			continue;
+		}
+		long long l0 = st_rollup("LazyFree");
+		free(p);
+		if (st_rollup("LazyFree") - l0 < 12 * 1024)
+			fail |= 2;
+	}
+	return fail;
+}
+
+static void test_huge(const char *self)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		unsetenv("MALLOC_CONF");
+		execl(self, self, "huge", (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 100;
+	bool ran = code != 127 && code != 100;
+	tap_ok(ran && !(code & 1), "calloc-dominated huge blocks are given back zeroed (MADV_DONTNEED)");
+	tap_ok(ran && !(code & 2), "malloc-dominated ones are lazily freed again (MADV_FREE)");
+	tap_ok(ran && !(code & 4), "a calloc'd huge block is on small pages (VmFlags nh)");
+	tap_ok(ran && !(code & 8), "a malloc'd huge block is on transparent huge pages (VmFlags hg)");
+}
+
 static void test_lazy(const char *self)
 {
 	pid_t pid = fork();
@@ -755,6 +845,8 @@ int main(int argc, char **argv)
 		return lazy_mode();
 	if (argc > 1 && strcmp(argv[1], "zero") == 0)
 		return zero_mode();
+	if (argc > 1 && strcmp(argv[1], "huge") == 0)
+		return huge_mode();
 	test_binding();
 	test_malloc_free();
 	test_calloc();
@@ -766,5 +858,6 @@ int main(int argc, char **argv)
 	test_fork();
 	test_lazy("/proc/self/exe");
 	test_zero("/proc/self/exe");
+	test_huge("/proc/self/exe");
 	tap_done();
 }
