@@ -92,6 +92,17 @@ static bool huge_hooked;
 static int huge_bias;
 static uint64_t forced_bytes;
 
+/*
+ * Set by vr_ext_configure, from the shim's constructor. Until then the
+ * slow path does nothing: an allocation may come from inside jemalloc's
+ * own initialisation (with background_thread, its dlsym of pthread_create
+ * allocates), where a mallctl finds jemalloc half built (measured: SIGFPE
+ * in arena_set_extent_hooks). By the constructor, jemalloc is whole: the
+ * constructors of the preload's dependencies ran first, and a mallctl made
+ * there initialises it outside any allocation.
+ */
+static bool ext_ready;
+
 /* Set once the calling thread has allocated through the shim. */
 static __thread bool thread_seen __attribute__((tls_model("initial-exec")));
 
@@ -386,6 +397,8 @@ static void huge_advise(void *p, size_t n, bool zeroed)
 
 void vr_ext_after_alloc_slow(void *p, size_t n, bool zeroed)
 {
+	if (!__atomic_load_n(&ext_ready, __ATOMIC_ACQUIRE))
+		return; /* the fast path stays shut: we come back */
 	int saved = errno;
 	if (!thread_seen) {
 		thread_seen = true;
@@ -442,6 +455,7 @@ void vr_ext_configure(void)
 			mallctl(name, NULL, NULL, &d, sizeof d);
 		}
 	}
+	__atomic_store_n(&ext_ready, true, __ATOMIC_RELEASE);
 	errno = saved;
 }
 

@@ -786,6 +786,44 @@ static void test_huge(const char *self)
 	tap_ok(ran && !(code & 8), "a malloc'd huge block is on transparent huge pages (VmFlags hg)");
 }
 
+/* --- jemalloc's background thread (MALLOC_CONF=background_thread:true) -- */
+
+/* Frees 64 MiB and idles: does the background thread make it LazyFree? */
+static int idle_mode(void)
+{
+	void *p[64];
+	for (int i = 0; i < 64; i++) {
+		p[i] = malloc(opaque(1u << 20));
+		memset(p[i], 1, 1u << 20);
+	}
+	long long l0 = st_rollup("LazyFree");
+	for (int i = 0; i < 64; i++)
+		free(p[i]);
+	for (int t = 0; t < 40; t++) {
+		usleep(100 * 1000);
+		if (st_rollup("LazyFree") - l0 >= 32 * 1024)
+			return 0;
+	}
+	return 1;
+}
+
+static void test_background_thread(const char *self)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("MALLOC_CONF", "background_thread:true", 1);
+		unsetenv("VRANGE_FREE_DECAY_MS");
+		execl(self, self, "idle", (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	tap_ok(WIFEXITED(st), "MALLOC_CONF=background_thread:true starts and exits (status %#x)", st);
+	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	       "its background thread makes memory freed before an idle spell reclaimable");
+}
+
 static void test_lazy(const char *self)
 {
 	pid_t pid = fork();
@@ -847,6 +885,8 @@ int main(int argc, char **argv)
 		return zero_mode();
 	if (argc > 1 && strcmp(argv[1], "huge") == 0)
 		return huge_mode();
+	if (argc > 1 && strcmp(argv[1], "idle") == 0)
+		return idle_mode();
 	test_binding();
 	test_malloc_free();
 	test_calloc();
@@ -859,5 +899,6 @@ int main(int argc, char **argv)
 	test_lazy("/proc/self/exe");
 	test_zero("/proc/self/exe");
 	test_huge("/proc/self/exe");
+	test_background_thread("/proc/self/exe");
 	tap_done();
 }
