@@ -27,9 +27,6 @@ extern "C" {
  * operator new reports the failure by its new-handler loop and bad_alloc).
  */
 void *vr_shim_alloc(size_t n, size_t align);
-/* jemalloc's own malloc once found (shim.c), for operator new's fast path
- * (below vr_ext_fast_limit, no alignment): never NULL. */
-extern void *(*vr_je_malloc)(size_t);
 /* Frees p (NULL is fine), keeping errno. */
 void vr_shim_free(void *p);
 /* Frees p allocated with exactly n bytes and align (sized deallocation). */
