@@ -6,7 +6,8 @@
  * memalign, posix_memalign, aligned_alloc, valloc, pvalloc,
  * malloc_usable_size, free_sized, free_aligned_sized, mallinfo, mallinfo2,
  * malloc_trim, malloc_stats, mallopt. Hidden helpers for the C++ operators
- * (cxx.cc): vr_shim_alloc, vr_shim_free, vr_shim_free_sized.
+ * (cxx.cc): vr_shim_alloc; the free paths, vr_shim_free and
+ * vr_shim_free_sized, are inline in shim.h.
  *
  * Why the shim defines the family instead of leaving it to jemalloc: the
  * dynamic linker resolves a symbol to the first definition in the global
@@ -62,12 +63,6 @@ static inline size_t nz(size_t n)
 static inline bool pow2(size_t a)
 {
 	return a && !(a & (a - 1));
-}
-
-/* MALLOCX_ALIGN for a power of two, without the int truncation of ffs(). */
-static inline int align_flag(size_t align)
-{
-	return align > 1 ? MALLOCX_LG_ALIGN(__builtin_ctzl(align)) : 0;
 }
 
 static size_t page_size(void)
@@ -130,41 +125,11 @@ static inline void *alloc_or_enomem(size_t n, int flags)
 	return p;
 }
 
-/* POSIX.1-2024 (and glibc since 2.33) promise that free keeps errno: so
- * does jemalloc's free (see above). */
-static inline void dealloc(void *p)
-{
-	/* A vrange_malloc object would go back to jemalloc with its lock
-	 * count and volatile state still recorded: diagnose instead. NULL
-	 * is never in the region. */
-	if (vr_unlikely(vr_pg_owns(p)))
-		vr_pg_die_free("free()", p);
-	je_free(p);
-}
-
-static inline void dealloc_sized(void *p, size_t n, size_t align)
-{
-	if (vr_unlikely(vr_pg_owns(p)))
-		vr_pg_die_free("free()", p);
-	if (p)	/* sdallocx, like free, keeps errno (see above) */
-		je_sdallocx(p, nz(n), align_flag(align));
-}
-
 /* --- helpers for cxx.cc ---------------------------------------------- */
 
 void *vr_shim_alloc(size_t n, size_t align)
 {
-	return alloc(n, align_flag(align));
-}
-
-void vr_shim_free(void *p)
-{
-	dealloc(p);
-}
-
-void vr_shim_free_sized(void *p, size_t n, size_t align)
-{
-	dealloc_sized(p, n, align);
+	return alloc(n, vr_shim_align_flag(align));
 }
 
 /* --- the C family ----------------------------------------------------- */
@@ -185,7 +150,7 @@ VR_EXPORT void *malloc(size_t n)
 
 VR_EXPORT void free(void *p)
 {
-	dealloc(p);
+	vr_shim_free(p);
 }
 
 VR_EXPORT void *calloc(size_t nmemb, size_t size)
@@ -207,7 +172,7 @@ VR_EXPORT void *realloc(void *p, size_t n)
 	if (n == 0) {
 		/* glibc frees and returns NULL, errno untouched (C23 leaves this
 		 * undefined; programs written for glibc rely on it). */
-		dealloc(p);
+		vr_shim_free(p);
 		return NULL;
 	}
 	if (vr_unlikely(vr_pg_owns(p)))
@@ -244,7 +209,7 @@ VR_EXPORT void *memalign(size_t align, size_t n)
 	}
 	if (!pow2(align))
 		align = align < 2 ? 1 : (size_t)1 << (64 - __builtin_clzl(align));
-	return alloc_or_enomem(n, align_flag(align));
+	return alloc_or_enomem(n, vr_shim_align_flag(align));
 }
 
 VR_EXPORT int posix_memalign(void **out, size_t align, size_t n)
@@ -253,7 +218,7 @@ VR_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 	 * happens (POSIX), so alloc's own save and restore is all we need. */
 	if (!pow2(align) || align % sizeof(void *) != 0)
 		return EINVAL;
-	void *p = alloc(n, align_flag(align));
+	void *p = alloc(n, vr_shim_align_flag(align));
 	if (!p)
 		return ENOMEM;
 	*out = p;
@@ -269,12 +234,12 @@ VR_EXPORT void *aligned_alloc(size_t align, size_t n)
 		errno = EINVAL;
 		return NULL;
 	}
-	return alloc_or_enomem(n, align_flag(align));
+	return alloc_or_enomem(n, vr_shim_align_flag(align));
 }
 
 VR_EXPORT void *valloc(size_t n)
 {
-	return alloc_or_enomem(n, align_flag(page_size()));
+	return alloc_or_enomem(n, vr_shim_align_flag(page_size()));
 }
 
 VR_EXPORT void *pvalloc(size_t n)
@@ -288,7 +253,7 @@ VR_EXPORT void *pvalloc(size_t n)
 		return NULL;
 	}
 	r &= ~(ps - 1);
-	return alloc_or_enomem(r ? r : ps, align_flag(ps));
+	return alloc_or_enomem(r ? r : ps, vr_shim_align_flag(ps));
 }
 
 VR_EXPORT size_t malloc_usable_size(void *p)
@@ -300,12 +265,12 @@ VR_EXPORT void free_sized(void *p, size_t size)
 {
 	/* sdallocx spares jemalloc the lookup of the size class; like
 	 * jemalloc's own sized operator delete, a wrong size is undefined. */
-	dealloc_sized(p, size, 0);
+	vr_shim_free_sized(p, size, 0);
 }
 
 VR_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
 {
-	dealloc_sized(p, size, pow2(align) ? align : 0);
+	vr_shim_free_sized(p, size, pow2(align) ? align : 0);
 }
 
 /* --- glibc's introspection, answered from jemalloc's statistics -------- */
