@@ -9,7 +9,14 @@
  * own operators would serve, calling malloc and free: correct, but an extra
  * call on every new and no sized delete (sdallocx spares jemalloc a size
  * lookup). Defined in the preload, they bind here for the program and every
- * plugin alike (see the banner of shim.c for the lookup order).
+ * plugin alike (see the banner of shim.c for the lookup order). Measured on
+ * new/delete pairs (8-519-byte arrays; 32-256-byte objects, sized delete)
+ * against a plain jemalloc preload, instructions per pair (callgrind):
+ * jemalloc 90 and 79, libstdc++'s operators over our malloc 122 and 113,
+ * these 106 and 100; best wall time of 21 runs: +52% and +46% for
+ * libstdc++'s, +2% and +13% for these. jemalloc's own operators inline its
+ * fast path; ours reach it through one more call and test the purgeable
+ * region.
  *
  * Why the file does not link with libstdc++: the preload must not bring
  * libstdc++, libm and libgcc_s into a C program (about 1.3 MB of RSS). The
