@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench/bench_shim.sh - the allocation-heavy workloads of bench/bench_shim.c
 # under three allocators in the same run: glibc (no preload), stock jemalloc
-# (LD_PRELOAD of the libjemalloc.so.2 the shim itself links) and
+# (LD_PRELOAD of Debian's libjemalloc.so.2, built from the same sources as
+# the PIC archive the shim links privately) and
 # libvrange_preload.so. Run by `make bench-shim`.
 #
 # Usage: bench_shim.sh PRELOAD_SO BENCH_PROGRAM
@@ -19,8 +20,7 @@ so=$1
 prog=$2
 runs=${BENCH_RUNS:-5}
 workloads=${BENCH_WORKLOADS:-large small threads realloc calloc}
-je=${BENCH_JEMALLOC:-$(ldd "$so" 2>/dev/null | awk '$1 == "libjemalloc.so.2" { print $3 }')}
-[ -n "$je" ] || je=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+je=${BENCH_JEMALLOC:-/usr/lib/x86_64-linux-gnu/libjemalloc.so.2}
 if [ ! -f "$je" ]; then
 	echo "bench_shim: stock jemalloc not found ($je); set BENCH_JEMALLOC" >&2
 	exit 1

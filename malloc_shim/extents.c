@@ -59,7 +59,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include <jemalloc/jemalloc.h>
+#include "jemalloc_private.h"
 
 #include "glue.h"
 #include "init.h"
@@ -231,7 +231,7 @@ static bool arena_exists(unsigned i)
 	size_t mib[3] = { mib_decay[0], i, mib_decay[2] };
 	ssize_t v = 0;
 	size_t len = sizeof v;
-	return mallctlbymib(mib, 3, &v, &len, NULL, 0) == 0;
+	return je_mallctlbymib(mib, 3, &v, &len, NULL, 0) == 0;
 }
 
 /*
@@ -254,11 +254,11 @@ static bool hook_arena(unsigned i)
 	size_t mib[3] = { mib_hooks[0], i, mib_hooks[2] };
 	extent_hooks_t *old = NULL, *mine = &hooks;
 	size_t len = sizeof old;
-	if (mallctlbymib(mib, 3, &old, &len, NULL, 0) != 0) {
+	if (je_mallctlbymib(mib, 3, &old, &len, NULL, 0) != 0) {
 		__atomic_fetch_and(&hooked[i >> 6], ~bit, __ATOMIC_ACQ_REL);
 		return false;
 	}
-	if (old == dflt && mallctlbymib(mib, 3, NULL, NULL, &mine, sizeof mine) == 0)
+	if (old == dflt && je_mallctlbymib(mib, 3, NULL, NULL, &mine, sizeof mine) == 0)
 		__atomic_add_fetch(&nhooked, 1, __ATOMIC_RELAXED);
 	return true;
 }
@@ -266,16 +266,16 @@ static bool hook_arena(unsigned i)
 static int read_ctl(const char *name, void *out, size_t len)
 {
 	size_t l = len;
-	return mallctl(name, out, &l, NULL, 0);
+	return je_mallctl(name, out, &l, NULL, 0);
 }
 
 static bool do_init(void)
 {
 	size_t len = 3;
-	if (mallctlnametomib("arena.0.extent_hooks", mib_hooks, &len) != 0 || len != 3)
+	if (je_mallctlnametomib("arena.0.extent_hooks", mib_hooks, &len) != 0 || len != 3)
 		return false;
 	len = 3;
-	if (mallctlnametomib("arena.0.dirty_decay_ms", mib_decay, &len) != 0 || len != 3)
+	if (je_mallctlnametomib("arena.0.dirty_decay_ms", mib_decay, &len) != 0 || len != 3)
 		return false;
 	if (read_ctl("arena.0.extent_hooks", &dflt, sizeof dflt) != 0 || !dflt)
 		return false;
@@ -442,7 +442,7 @@ void vr_ext_configure(void)
 	if (!(mc && strstr(mc, "dirty_decay_ms"))) {
 		ssize_t d = (ssize_t)ms;
 		/* The default for arenas created from now on... */
-		mallctl("arenas.dirty_decay_ms", NULL, NULL, &d, sizeof d);
+		je_mallctl("arenas.dirty_decay_ms", NULL, NULL, &d, sizeof d);
 		/* ...and the ones that exist, except the huge arena, which
 		 * jemalloc purges at every free on purpose. */
 		unsigned ntotal = 0;
@@ -452,7 +452,7 @@ void vr_ext_configure(void)
 				continue;
 			char name[64];
 			snprintf(name, sizeof name, "arena.%u.dirty_decay_ms", i);
-			mallctl(name, NULL, NULL, &d, sizeof d);
+			je_mallctl(name, NULL, NULL, &d, sizeof d);
 		}
 	}
 	__atomic_store_n(&ext_ready, true, __ATOMIC_RELEASE);

@@ -8,10 +8,9 @@
  * Why here: a program that creates an arena ("arenas.create") and
  * allocates from it with MALLOCX_ARENA would otherwise purge that arena
  * with jemalloc's defaults (MADV_DONTNEED), out of reach of the shim; and
- * jemalloc offers no callback when an arena is created. Defined in the
- * preload, these come first in the lookup scope, so the program's calls
- * (and ours) land here and are forwarded to jemalloc's own, found next to
- * mallocx in the object that defines it.
+ * jemalloc offers no callback when an arena is created. Exported by the
+ * preload, these come first in the lookup scope, so every program's calls
+ * land here and go on to the jemalloc linked into the preload.
  *
  * What is hooked: an arena created without extent hooks of the caller's
  * own (new value NULL); one created with its own hooks keeps them, as does
@@ -20,48 +19,20 @@
  */
 #include "internal.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jemalloc/jemalloc.h>
+#include "jemalloc_private.h"
 
 #include "shim.h"
 
-typedef int (*ctl_fn)(const char *, void *, size_t *, void *, size_t);
-typedef int (*bymib_fn)(const size_t *, size_t, void *, size_t *, void *, size_t);
-
-static ctl_fn je_ctl;
-static bymib_fn je_bymib;
-
-/*
- * jemalloc's own mallctl and mallctlbymib: looked up in the object that
- * defines mallocx (libjemalloc.so.2), never in the global scope, where they
- * are ours. Idempotent; any thread may race here, they store the same.
- */
-static bool resolve(void)
-{
-	if (__atomic_load_n(&je_bymib, __ATOMIC_ACQUIRE))
-		return true;
-	Dl_info info;
-	if (!dladdr((void *)(uintptr_t)mallocx, &info) || !info.dli_fname)
-		return false;
-	void *h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
-	if (!h)
-		return false;
-	ctl_fn c = (ctl_fn)(uintptr_t)dlsym(h, "mallctl");
-	bymib_fn b = (bymib_fn)(uintptr_t)dlsym(h, "mallctlbymib");
-	/* jemalloc stays loaded with the shim: the handle can go. */
-	dlclose(h);
-	if (!c || !b || (void *)(uintptr_t)c == (void *)(uintptr_t)mallctl ||
-	    (void *)(uintptr_t)b == (void *)(uintptr_t)mallctlbymib)
-		return false;
-	__atomic_store_n(&je_ctl, c, __ATOMIC_RELEASE);
-	__atomic_store_n(&je_bymib, b, __ATOMIC_RELEASE);
-	return true;
-}
+/* The standard names, as <jemalloc/jemalloc.h> declares them without
+ * JEMALLOC_NO_RENAME (jemalloc_private.h includes it with). */
+int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                 void *newp, size_t newlen);
 
 /* "arena.<i>.destroy": its index, else -1. */
 static long destroyed_index(const char *name)
@@ -76,19 +47,16 @@ static long destroyed_index(const char *name)
 VR_EXPORT int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp,
                       size_t newlen)
 {
-	if (vr_unlikely(!resolve()))
-		return ENOENT;
-	ctl_fn ctl = __atomic_load_n(&je_ctl, __ATOMIC_ACQUIRE);
 	if (name && strcmp(name, "arenas.create") == 0) {
 		/* The index is needed even if the caller does not ask for it. */
 		unsigned ind;
 		size_t len = sizeof ind;
-		int r = ctl(name, oldp ? oldp : &ind, oldp ? oldlenp : &len, newp, newlen);
+		int r = je_mallctl(name, oldp ? oldp : &ind, oldp ? oldlenp : &len, newp, newlen);
 		if (r == 0 && !newp)
 			vr_ext_arena_created(oldp ? *(unsigned *)oldp : ind);
 		return r;
 	}
-	int r = ctl(name, oldp, oldlenp, newp, newlen);
+	int r = je_mallctl(name, oldp, oldlenp, newp, newlen);
 	long i;
 	if (r == 0 && name && (i = destroyed_index(name)) >= 0)
 		vr_ext_arena_destroyed((unsigned)i);
@@ -114,8 +82,8 @@ static bool get_mibs(struct mibs *m)
 		return true;
 	}
 	size_t lc = 2, ld = 3;
-	if (mallctlnametomib("arenas.create", m->create, &lc) != 0 || lc != 2 ||
-	    mallctlnametomib("arena.0.destroy", m->destroy, &ld) != 0 || ld != 3)
+	if (je_mallctlnametomib("arenas.create", m->create, &lc) != 0 || lc != 2 ||
+	    je_mallctlnametomib("arena.0.destroy", m->destroy, &ld) != 0 || ld != 3)
 		return false;
 	int expect = 0;
 	if (__atomic_compare_exchange_n(&mibs_state, &expect, 1, false, __ATOMIC_ACQ_REL,
@@ -129,21 +97,18 @@ static bool get_mibs(struct mibs *m)
 VR_EXPORT int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
                            void *newp, size_t newlen)
 {
-	if (vr_unlikely(!resolve()))
-		return ENOENT;
-	bymib_fn bymib = __atomic_load_n(&je_bymib, __ATOMIC_ACQUIRE);
 	struct mibs m;
 	if (!mib || (miblen != 2 && miblen != 3) || !get_mibs(&m))
-		return bymib(mib, miblen, oldp, oldlenp, newp, newlen);
+		return je_mallctlbymib(mib, miblen, oldp, oldlenp, newp, newlen);
 	if (miblen == 2 && mib[0] == m.create[0] && mib[1] == m.create[1]) {
 		unsigned ind;
 		size_t len = sizeof ind;
-		int r = bymib(mib, miblen, oldp ? oldp : &ind, oldp ? oldlenp : &len, newp, newlen);
+		int r = je_mallctlbymib(mib, miblen, oldp ? oldp : &ind, oldp ? oldlenp : &len, newp, newlen);
 		if (r == 0 && !newp)
 			vr_ext_arena_created(oldp ? *(unsigned *)oldp : ind);
 		return r;
 	}
-	int r = bymib(mib, miblen, oldp, oldlenp, newp, newlen);
+	int r = je_mallctlbymib(mib, miblen, oldp, oldlenp, newp, newlen);
 	if (r == 0 && miblen == 3 && mib[0] == m.destroy[0] && mib[2] == m.destroy[2])
 		vr_ext_arena_destroyed((unsigned)mib[1]);
 	return r;

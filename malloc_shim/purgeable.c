@@ -53,7 +53,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
-#include <jemalloc/jemalloc.h>
+#include "jemalloc_private.h"
 
 #include "glue.h"
 #include "init.h"
@@ -240,7 +240,7 @@ static void pg_init_once(void)
 	unsigned ind = 0;
 	size_t sz = sizeof ind;
 	int saved = errno;
-	if (mallctl("arenas.create", &ind, &sz, &hp, sizeof hp) != 0) {
+	if (je_mallctl("arenas.create", &ind, &sz, &hp, sizeof hp) != 0) {
 		errno = saved;
 		vr_warn("purgeable heap: jemalloc refused to create its arena");
 		init_err = ENOMEM;
@@ -317,7 +317,7 @@ VR_EXPORT void *vrange_malloc(size_t size)
 		return NULL;
 	}
 	n &= ~(vr_page_size - 1);
-	void *p = mallocx(n, MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE |
+	void *p = je_mallocx(n, MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE |
 	                     MALLOCX_LG_ALIGN(vr_page_shift));
 	if (!p) {
 		errno = ENOMEM;
@@ -358,7 +358,7 @@ VR_EXPORT void vrange_free(void *ptr)
 	put(e);
 	/* Without the thread cache: a cached page would come back from a
 	 * plain malloc of the same size class, outside this arena. */
-	dallocx(ptr, MALLOCX_TCACHE_NONE);
+	je_dallocx(ptr, MALLOCX_TCACHE_NONE);
 	errno = saved;
 }
 

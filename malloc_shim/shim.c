@@ -1,30 +1,31 @@
 /*
- * shim.c - the malloc family of libvrange_preload.so, forwarded to
- * jemalloc's non-standard entry points.
+ * shim.c - the malloc family of libvrange_preload.so, forwarded to the
+ * jemalloc linked into it (jemalloc_private.h).
  *
  * Entry points (exported): malloc, free, calloc, realloc, reallocarray,
  * memalign, posix_memalign, aligned_alloc, valloc, pvalloc,
  * malloc_usable_size, free_sized, free_aligned_sized, mallinfo, mallinfo2,
  * malloc_trim, malloc_stats, mallopt. Hidden helpers for the C++ operators
- * (cxx.cc): vr_shim_alloc, vr_shim_free, vr_shim_free_sized.
+ * (cxx.cc): vr_shim_alloc; the free paths, vr_shim_free and
+ * vr_shim_free_sized, are inline in shim.h.
  *
- * Why the shim defines the family instead of letting libjemalloc.so.2 do it:
- * the dynamic linker resolves a symbol to the first definition in the global
+ * Why the shim defines the family instead of leaving it to jemalloc: the
+ * dynamic linker resolves a symbol to the first definition in the global
  * lookup scope, which is the executable, then the LD_PRELOAD objects, then
- * the executable's dependencies breadth first (libc among them), and only
- * then the preloads' own dependencies (libjemalloc.so.2). A preload that
- * merely depends on jemalloc therefore gets libc's malloc. Defined here, in
- * the preload itself, our malloc comes before libc's for every object,
- * libc's internal allocations included (glibc calls malloc through its PLT
- * so that it can be interposed). The same holds for the C++ operators: a
- * dlopen'ed plugin's operator new would otherwise bind to libjemalloc's own
- * (found in the global scope before the plugin's libstdc++), so cxx.cc
- * defines them too.
+ * the executable's dependencies breadth first (libc among them). Defined
+ * here, in the preload itself, our malloc comes before libc's for every
+ * object, libc's internal allocations included (glibc calls malloc through
+ * its PLT so that it can be interposed). The same holds for the C++
+ * operators (cxx.cc) and for jemalloc's own extended API under its standard
+ * names (jemalloc_api.c), so that a program or plugin that calls mallocx or
+ * mallctl reaches the one jemalloc instance in the process.
  *
- * We call mallocx, rallocx, sallocx, dallocx and sdallocx, which jemalloc
- * exports and never calls back through the dynamic linker (its internals use
- * hidden aliases): no dlsym, no recursion at start-up, and jemalloc
- * initialises itself on its first call, whoever makes it.
+ * jemalloc itself is linked in under private names (je_malloc, je_mallocx,
+ * ...: jemalloc-private.sh), not loaded as libjemalloc.so.2: that library
+ * depends on libstdc++, libm and libgcc_s, about 1.3 MB of RSS in every C
+ * program. Its calls are direct calls, which no other object can interpose
+ * and which never go through the dynamic linker: no recursion at start-up,
+ * and jemalloc initialises itself on its first call, whoever makes it.
  *
  * Every successful allocation ends with vr_ext_after_alloc: a thread's first
  * allocation and the first huge one hook the arena jemalloc just chose
@@ -37,7 +38,6 @@
  */
 #include "internal.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -45,7 +45,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jemalloc/jemalloc.h>
+#include "jemalloc_private.h"
 
 #include "shim.h"
 
@@ -65,12 +65,6 @@ static inline bool pow2(size_t a)
 	return a && !(a & (a - 1));
 }
 
-/* MALLOCX_ALIGN for a power of two, without the int truncation of ffs(). */
-static inline int align_flag(size_t align)
-{
-	return align > 1 ? MALLOCX_LG_ALIGN(__builtin_ctzl(align)) : 0;
-}
-
 static size_t page_size(void)
 {
 	static size_t ps;
@@ -84,35 +78,12 @@ static size_t page_size(void)
 }
 
 /*
- * When jemalloc has not been found (yet), mallocx and dallocx serve; they
- * never return NULL without setting errno as malloc would, and free keeps
- * errno.
- */
-static void *mallocx_malloc(size_t n)
-{
-	void *p = mallocx(nz(n), 0);
-	if (vr_unlikely(!p))
-		errno = ENOMEM;
-	return p;
-}
-
-static void dallocx_free(void *p)
-{
-	if (p) {
-		int saved = errno;
-		dallocx(p, 0);
-		errno = saved;
-	}
-}
-
-/*
- * jemalloc's own malloc and free, for requests without flags. In jemalloc
+ * jemalloc's own malloc and free serve requests without flags: in jemalloc
  * 5.3 they take an inlined thread-cache fast path that mallocx and dallocx
  * do not (measured here: small-allocation churn 1.58x slower through
- * mallocx/dallocx than under a plain jemalloc preload). Found once, at
- * start-up, in the object that defines mallocx; until then, and if they
- * cannot be found, the two functions above serve, so that the pointers are
- * never NULL and malloc and free can jump to them without a test.
+ * mallocx/dallocx than under a plain jemalloc preload). jemalloc is linked
+ * into this library under private names (jemalloc_private.h), so they are
+ * direct calls: nothing to look up at start-up, nothing to recurse into.
  *
  * What jemalloc's malloc and free do with errno is what ours promise:
  * malloc(0) is a unique pointer, failure sets ENOMEM, and success, free
@@ -123,30 +94,6 @@ static void dallocx_free(void *p)
  * memory jemalloc owns. tests/shim/t_shim.c checks it over thousands of
  * purging frees.
  */
-typedef void *(*je_malloc_fn)(size_t);
-typedef void (*je_free_fn)(void *);
-je_malloc_fn vr_je_malloc = mallocx_malloc;
-static je_free_fn je_free = dallocx_free;
-
-static void find_fast_path(void)
-{
-	Dl_info info;
-	if (!dladdr((void *)(uintptr_t)mallocx, &info) || !info.dli_fname)
-		return;
-	void *h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
-	if (!h)
-		return;
-	je_malloc_fn m = (je_malloc_fn)(uintptr_t)dlsym(h, "malloc");
-	je_free_fn f = (je_free_fn)(uintptr_t)dlsym(h, "free");
-	/* Never our own definitions: that would recurse. jemalloc is linked
-	 * into every process that loads the shim, so the handle can go. */
-	if (m && f && (void *)(uintptr_t)m != (void *)(uintptr_t)malloc &&
-	    (void *)(uintptr_t)f != (void *)(uintptr_t)free) {
-		__atomic_store_n(&je_free, f, __ATOMIC_RELEASE);
-		__atomic_store_n(&vr_je_malloc, m, __ATOMIC_RELEASE);
-	}
-	dlclose(h);
-}
 
 /*
  * The one allocation path. Without flags, jemalloc's malloc (errno: see
@@ -158,10 +105,10 @@ static inline void *alloc(size_t n, int flags)
 {
 	void *p;
 	if (flags == 0) {
-		p = __atomic_load_n(&vr_je_malloc, __ATOMIC_ACQUIRE)(n);
+		p = je_malloc(n);
 	} else {
 		int saved = errno;
-		p = mallocx(nz(n), flags);
+		p = je_mallocx(nz(n), flags);
 		if (vr_unlikely(!p))
 			errno = saved;
 	}
@@ -178,41 +125,11 @@ static inline void *alloc_or_enomem(size_t n, int flags)
 	return p;
 }
 
-/* POSIX.1-2024 (and glibc since 2.33) promise that free keeps errno: so do
- * jemalloc's free and dallocx_free (see above). */
-static inline void dealloc(void *p)
-{
-	/* A vrange_malloc object would go back to jemalloc with its lock
-	 * count and volatile state still recorded: diagnose instead. NULL
-	 * is never in the region. */
-	if (vr_unlikely(vr_pg_owns(p)))
-		vr_pg_die_free("free()", p);
-	__atomic_load_n(&je_free, __ATOMIC_ACQUIRE)(p);
-}
-
-static inline void dealloc_sized(void *p, size_t n, size_t align)
-{
-	if (vr_unlikely(vr_pg_owns(p)))
-		vr_pg_die_free("free()", p);
-	if (p)	/* sdallocx, like free, keeps errno (see above) */
-		sdallocx(p, nz(n), align_flag(align));
-}
-
 /* --- helpers for cxx.cc ---------------------------------------------- */
 
 void *vr_shim_alloc(size_t n, size_t align)
 {
-	return alloc(n, align_flag(align));
-}
-
-void vr_shim_free(void *p)
-{
-	dealloc(p);
-}
-
-void vr_shim_free_sized(void *p, size_t n, size_t align)
-{
-	dealloc_sized(p, n, align);
+	return alloc(n, vr_shim_align_flag(align));
 }
 
 /* --- the C family ----------------------------------------------------- */
@@ -227,13 +144,13 @@ VR_EXPORT void *malloc(size_t n)
 {
 	/* The fast path: a tail call into jemalloc's malloc. */
 	if (vr_likely(n < vr_ext_fast_limit))
-		return __atomic_load_n(&vr_je_malloc, __ATOMIC_ACQUIRE)(n);
+		return je_malloc(n);
 	return malloc_slow(n);
 }
 
 VR_EXPORT void free(void *p)
 {
-	dealloc(p);
+	vr_shim_free(p);
 }
 
 VR_EXPORT void *calloc(size_t nmemb, size_t size)
@@ -249,9 +166,9 @@ VR_EXPORT void *calloc(size_t nmemb, size_t size)
 	 * jemalloc cannot know about. */
 	if (n < VR_ZERO_MIN)
 		return alloc_or_enomem(n, MALLOCX_ZERO);
-	void *p = __atomic_load_n(&vr_je_malloc, __ATOMIC_ACQUIRE)(n);
+	void *p = je_malloc(n);
 	if (vr_unlikely(!p))
-		return NULL; /* errno is ENOMEM (see vr_je_malloc) */
+		return NULL; /* errno is ENOMEM (see je_malloc above) */
 	vr_ext_after_calloc(p, n);
 	vr_zero_fill(p, n);
 	return p;
@@ -264,13 +181,13 @@ VR_EXPORT void *realloc(void *p, size_t n)
 	if (n == 0) {
 		/* glibc frees and returns NULL, errno untouched (C23 leaves this
 		 * undefined; programs written for glibc rely on it). */
-		dealloc(p);
+		vr_shim_free(p);
 		return NULL;
 	}
 	if (vr_unlikely(vr_pg_owns(p)))
 		vr_pg_die_free("realloc()", p);
 	int saved = errno;
-	void *q = rallocx(p, n, 0);
+	void *q = je_rallocx(p, n, 0);
 	if (vr_unlikely(!q)) {
 		/* The old block is left as it was, as the standard requires. */
 		errno = ENOMEM;
@@ -301,7 +218,7 @@ VR_EXPORT void *memalign(size_t align, size_t n)
 	}
 	if (!pow2(align))
 		align = align < 2 ? 1 : (size_t)1 << (64 - __builtin_clzl(align));
-	return alloc_or_enomem(n, align_flag(align));
+	return alloc_or_enomem(n, vr_shim_align_flag(align));
 }
 
 VR_EXPORT int posix_memalign(void **out, size_t align, size_t n)
@@ -310,7 +227,7 @@ VR_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 	 * happens (POSIX), so alloc's own save and restore is all we need. */
 	if (!pow2(align) || align % sizeof(void *) != 0)
 		return EINVAL;
-	void *p = alloc(n, align_flag(align));
+	void *p = alloc(n, vr_shim_align_flag(align));
 	if (!p)
 		return ENOMEM;
 	*out = p;
@@ -326,12 +243,12 @@ VR_EXPORT void *aligned_alloc(size_t align, size_t n)
 		errno = EINVAL;
 		return NULL;
 	}
-	return alloc_or_enomem(n, align_flag(align));
+	return alloc_or_enomem(n, vr_shim_align_flag(align));
 }
 
 VR_EXPORT void *valloc(size_t n)
 {
-	return alloc_or_enomem(n, align_flag(page_size()));
+	return alloc_or_enomem(n, vr_shim_align_flag(page_size()));
 }
 
 VR_EXPORT void *pvalloc(size_t n)
@@ -345,24 +262,24 @@ VR_EXPORT void *pvalloc(size_t n)
 		return NULL;
 	}
 	r &= ~(ps - 1);
-	return alloc_or_enomem(r ? r : ps, align_flag(ps));
+	return alloc_or_enomem(r ? r : ps, vr_shim_align_flag(ps));
 }
 
 VR_EXPORT size_t malloc_usable_size(void *p)
 {
-	return p ? sallocx(p, 0) : 0;
+	return p ? je_sallocx(p, 0) : 0;
 }
 
 VR_EXPORT void free_sized(void *p, size_t size)
 {
 	/* sdallocx spares jemalloc the lookup of the size class; like
 	 * jemalloc's own sized operator delete, a wrong size is undefined. */
-	dealloc_sized(p, size, 0);
+	vr_shim_free_sized(p, size, 0);
 }
 
 VR_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
 {
-	dealloc_sized(p, size, pow2(align) ? align : 0);
+	vr_shim_free_sized(p, size, pow2(align) ? align : 0);
 }
 
 /* --- glibc's introspection, answered from jemalloc's statistics -------- */
@@ -372,13 +289,13 @@ static void stats_refresh(void)
 {
 	uint64_t epoch = 1;
 	size_t len = sizeof epoch;
-	mallctl("epoch", &epoch, &len, &epoch, len);
+	je_mallctl("epoch", &epoch, &len, &epoch, len);
 }
 
 static size_t stat_size(const char *name)
 {
 	size_t v = 0, len = sizeof v;
-	if (mallctl(name, &v, &len, NULL, 0) != 0)
+	if (je_mallctl(name, &v, &len, NULL, 0) != 0)
 		return 0;
 	return v;
 }
@@ -433,7 +350,7 @@ VR_EXPORT int malloc_trim(size_t pad)
 	size_t before = stat_size("stats.resident");
 	snprintf(name, sizeof name, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
 	vr_ext_trim_begin();
-	mallctl(name, NULL, NULL, NULL, 0);
+	je_mallctl(name, NULL, NULL, NULL, 0);
 	vr_ext_trim_end();
 	stats_refresh();
 	size_t after = stat_size("stats.resident");
@@ -473,5 +390,4 @@ static void shim_constructor(void)
 {
 	vr_ext_init();
 	vr_ext_configure();
-	find_fast_path();
 }

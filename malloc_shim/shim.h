@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jemalloc_private.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,13 +29,6 @@ extern "C" {
  * operator new reports the failure by its new-handler loop and bad_alloc).
  */
 void *vr_shim_alloc(size_t n, size_t align);
-/* jemalloc's own malloc once found (shim.c), for operator new's fast path
- * (below vr_ext_fast_limit, no alignment): never NULL. */
-extern void *(*vr_je_malloc)(size_t);
-/* Frees p (NULL is fine), keeping errno. */
-void vr_shim_free(void *p);
-/* Frees p allocated with exactly n bytes and align (sized deallocation). */
-void vr_shim_free_sized(void *p, size_t n, size_t align);
 
 /* --- extents.c: extent hooks on every arena ----------------------------- */
 
@@ -124,6 +119,39 @@ static inline bool vr_pg_owns(const void *p)
 /* Dies with "<fn> of a vrange_malloc object <p>": fn is "free()" etc. */
 __attribute__((noreturn))
 void vr_pg_die_free(const char *fn, const void *p);
+
+/* --- the free paths of shim.c and cxx.cc -------------------------------- */
+
+/* MALLOCX_ALIGN for a power of two, without the int truncation of ffs(). */
+static inline int vr_shim_align_flag(size_t align)
+{
+	return align > 1 ? MALLOCX_LG_ALIGN(__builtin_ctzl(align)) : 0;
+}
+
+/*
+ * Frees p (NULL is fine). Inline, so that free and operator delete jump
+ * straight into jemalloc. errno: POSIX.1-2024 (and glibc since 2.33)
+ * promise that free keeps it, and so does jemalloc's free (shim.c).
+ */
+static inline void vr_shim_free(void *p)
+{
+	/* A vrange_malloc object would go back to jemalloc with its lock
+	 * count and volatile state still recorded: diagnose instead. NULL
+	 * is never in the region. */
+	if (__builtin_expect(vr_pg_owns(p), 0))
+		vr_pg_die_free("free()", p);
+	je_free(p);
+}
+
+/* Frees p allocated with exactly n bytes (0 as for malloc(0)) and align
+ * (sized deallocation; sdallocx, like free, keeps errno). */
+static inline void vr_shim_free_sized(void *p, size_t n, size_t align)
+{
+	if (__builtin_expect(vr_pg_owns(p), 0))
+		vr_pg_die_free("free()", p);
+	if (p)
+		je_sdallocx(p, n ? n : 1, vr_shim_align_flag(align));
+}
 
 #ifdef __cplusplus
 }

@@ -14,11 +14,11 @@ sigbus_libvrange_sigbus_la_SOURCES = \
 	sigbus/sigbus.h \
 	sigbus/handler.c \
 	sigbus/report.c \
-	sigbus/unwind.h \
-	sigbus/unwind.c
+	sigbus/unwinder.h \
+	sigbus/unwinder.c
 sigbus_libvrange_sigbus_la_CFLAGS = $(WARN_CFLAGS) $(SIGBUS_SAN_CFLAGS) -fvisibility=hidden \
 	$(UNWIND_CFLAGS) $(URCU_BP_CFLAGS)
-# libunwind's header only: the library is dlopen'ed on first need (unwind.c).
+# libunwind's header only: the library is dlopen'ed on first need (unwinder.c).
 sigbus_libvrange_sigbus_la_LIBADD = -ldl
 libvrange_libvrange_core_la_LIBADD += sigbus/libvrange_sigbus.la
 

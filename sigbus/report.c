@@ -9,7 +9,7 @@
  * (not async-signal-safe), no malloc. Backtraces come from libunwind's
  * local-only unwinder, which reads the faulting thread's registers from the
  * signal's ucontext and does not allocate; it is loaded on first need
- * (unwind.c), so the handler prints none if nothing loaded it before.
+ * (unwinder.c), so the handler prints none if nothing loaded it before.
  *
  *   libvrange: use after purge: address 0x7f0c2a3b1008, range [0x7f0c2a3b1000,0x7f0c2a3b9000) (8 pages)
  *     #0 0x55d1c2a01234 read_cache+0x14
@@ -23,7 +23,7 @@
 
 #include "glue.h"
 #include "sigbus.h"
-#include "unwind.h"
+#include "unwinder.h"
 
 enum {
 	MAX_FRAMES = 64,     /* frames printed from the faulting thread */

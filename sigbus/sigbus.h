@@ -51,7 +51,7 @@ int vr_sig_install(void);
 
 /*
  * Loads libunwind, which the two functions below need, unless done already
- * (unwind.c; it is not linked, so that processes that never report do not
+ * (unwinder.c; it is not linked, so that processes that never report do not
  * map it). Returns whether it is there. Not from a signal handler, nor with
  * the registry lock held.
  */

@@ -2,10 +2,33 @@
  * plugin.cc - a C++ plugin that t_shim_cxx dlopens (RTLD_LOCAL): its
  * operator new must bind to the preload, not to libjemalloc.so.2's own
  * operator (which sits in the global scope before the plugin's libstdc++).
+ * t_shim (a C program) dlopens it too: the preload's operators must then
+ * find this plugin's libstdc++ for the new-handler and std::bad_alloc.
  */
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <string>
+
+namespace {
+
+/* Too large for any allocator; volatile so that the compiler calls new. */
+volatile std::size_t huge = SIZE_MAX / 2;
+int handler_calls;
+
+void handler_once()
+{
+	handler_calls++;
+	std::set_new_handler(nullptr);
+}
+
+void handler_throws()
+{
+	handler_calls++;
+	throw std::bad_alloc();
+}
+
+} // namespace
 
 extern "C" {
 
@@ -35,6 +58,32 @@ __attribute__((visibility("default"))) std::size_t plugin_strings(int n)
 		delete s;
 	}
 	return total;
+}
+
+/* 1 if new[] of a huge size calls the new-handler once, then throws. */
+__attribute__((visibility("default"))) int plugin_throws_bad_alloc(void)
+{
+	handler_calls = 0;
+	std::set_new_handler(handler_once);
+	bool threw = false;
+	try {
+		char *p = new char[huge];
+		delete[] p;
+	} catch (const std::bad_alloc &) {
+		threw = true;
+	}
+	std::set_new_handler(nullptr);
+	return threw && handler_calls == 1;
+}
+
+/* 1 if nothrow new of a huge size, whose new-handler throws, is NULL. */
+__attribute__((visibility("default"))) int plugin_nothrow_null(void)
+{
+	handler_calls = 0;
+	std::set_new_handler(handler_throws);
+	char *p = new (std::nothrow) char[huge];
+	std::set_new_handler(nullptr);
+	return p == nullptr && handler_calls == 1;
 }
 
 }

@@ -869,6 +869,56 @@ static void test_lazy(const char *self)
 	       "within 1.3 s (%llu bytes)", (unsigned long long)(st_lazy_bytes() - b));
 }
 
+/* 1 if /proc/self/maps names a file containing name. */
+static int mapped(const char *name)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int found = 0;
+	while (f && fgets(line, sizeof line, f))
+		found |= strstr(line, name) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/*
+ * A C program maps no C++ runtime because of the preload (jemalloc is
+ * linked into it), yet a C++ plugin it dlopens, with RTLD_LOCAL, gets the
+ * whole operator new contract from the preload's operators: the
+ * new-handler, std::bad_alloc, the nothrow forms (cxx.cc finds the
+ * plugin's libstdc++ at run time).
+ */
+static void test_cxx_plugin(void)
+{
+	static const char *const libs[] = {
+		"libstdc++", "libm.so", "libgcc_s", "libjemalloc",
+	};
+	int none = 1;
+	for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
+		if (mapped(libs[i])) {
+			tap_diag("%s is mapped", libs[i]);
+			none = 0;
+		}
+	}
+	tap_ok(none, "a C program under the preload maps no libstdc++, libm, "
+	       "libgcc_s or libjemalloc");
+	const char *path = getenv("VRANGE_TEST_PLUGIN");
+	void *h = path && *path ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+	if (!h) {
+		tap_ok(false, "dlopen the C++ plugin (%s): %s",
+		       path ? path : "VRANGE_TEST_PLUGIN unset", dlerror());
+		return;
+	}
+	int (*throws)(void) = (int (*)(void))(uintptr_t)dlsym(h, "plugin_throws_bad_alloc");
+	int (*nothrow)(void) = (int (*)(void))(uintptr_t)dlsym(h, "plugin_nothrow_null");
+	tap_ok(throws && throws() == 1,
+	       "in a C++ plugin of a C program: new-handler, then std::bad_alloc");
+	tap_ok(nothrow && nothrow() == 1,
+	       "in a C++ plugin of a C program: nothrow new whose handler throws is NULL");
+	dlclose(h);
+}
+
 int main(int argc, char **argv)
 {
 	st_require_preload();
@@ -888,6 +938,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "idle") == 0)
 		return idle_mode();
 	test_binding();
+	test_cxx_plugin();
 	test_malloc_free();
 	test_calloc();
 	test_realloc();

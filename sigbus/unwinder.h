@@ -1,10 +1,10 @@
 /*
- * unwind.h - the few libunwind functions the reports use, reached through a
- * table that unwind.c fills by dlopen on first need, so that a process that
- * never needs a backtrace never maps libunwind (see unwind.c).
+ * unwinder.h - the few libunwind functions the reports use, reached through a
+ * table that unwinder.c fills by dlopen on first need, so that a process that
+ * never needs a backtrace never maps libunwind (see unwinder.c).
  */
-#ifndef VR_UNWIND_H
-#define VR_UNWIND_H
+#ifndef VR_UNWINDER_H
+#define VR_UNWINDER_H
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -32,4 +32,4 @@ struct vr_unwind {
  * never loads, async-signal-safe. */
 const struct vr_unwind *vr_unwind(void);
 
-#endif /* VR_UNWIND_H */
+#endif /* VR_UNWINDER_H */

@@ -1,5 +1,6 @@
 /*
- * unwind.c - libunwind, loaded on first need (see unwind.h).
+ * unwinder.c - libunwind, loaded on first need (see unwinder.h).
+ * (Not unwind.c: <unwind.h> is the compiler's, which jemalloc_prof.c needs.)
  *
  * Entry points: vr_backtraces_load (sigbus.h), vr_unwind (the table).
  *
@@ -26,7 +27,7 @@
 #include <stdbool.h>
 
 #include "sigbus.h"
-#include "unwind.h"
+#include "unwinder.h"
 
 #define VR_STR(x) #x
 #define VR_XSTR(x) VR_STR(x)

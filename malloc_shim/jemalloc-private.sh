@@ -1,0 +1,56 @@
+#!/bin/sh
+# malloc_shim/jemalloc-private.sh - makes jemalloc's PIC archive into one
+# object that libvrange_preload.so links privately (see malloc_shim/local.mk).
+#
+# Usage: jemalloc-private.sh AR LD OBJCOPY NM PIC_ARCHIVE REDEFINE OUT.o
+#
+# Every member but jemalloc_cpp.pic.o (jemalloc's C++ operators, the only
+# object that needs libstdc++; cxx.cc defines ours) is combined with ld -r,
+# jemalloc's hidden internals are made local, and the public names are
+# renamed as REDEFINE says ("old new" per line): malloc becomes je_malloc,
+# which is what <jemalloc/jemalloc.h> declares under JEMALLOC_NO_RENAME.
+# Kept: malloc_conf and malloc_message, jemalloc's documented data, which it
+# reads through the GOT, so that an application's definition still wins.
+#
+# It fails, rather than link something unexpected, if a new name would clash
+# with one jemalloc already defines, or if the result defines a global that
+# is not in the list (a newer jemalloc with a new entry point).
+set -eu
+ar=$1 ld=$2 objcopy=$3 nm=$4 pic=$5 redefine=$6 out=$7
+dir=$out.d
+rm -rf "$dir" "$out"
+mkdir "$dir"
+(cd "$dir" && $ar x "$pic" && rm -f jemalloc_cpp.pic.o)
+$ld -r -o "$dir/all.o" "$dir"/*.pic.o
+
+# Global symbols defined in $1, one name a line, sorted.
+globals() {
+	$nm -g --defined-only "$1" | awk 'NF == 3 { print $3 }' | sort
+}
+
+# The new names must be new.
+awk '{ print $2 }' "$redefine" | sort > "$dir/new"
+$nm "$dir/all.o" | awk 'NF == 3 { print $3 }' | sort -u > "$dir/had"
+clash=$(comm -12 "$dir/new" "$dir/had")
+if [ -n "$clash" ]; then
+	echo "jemalloc-private: jemalloc already defines: $clash" >&2
+	exit 1
+fi
+
+# je_test_hooks_*: pointers for jemalloc's own test suite, exported only so
+# that its tests can reach them; nobody else may.
+$objcopy --localize-hidden --wildcard --localize-symbol='je_test_hooks_*' \
+	--redefine-syms="$redefine" "$dir/all.o" "$dir/out.o"
+
+# What may stay global: the new names of what jemalloc defines, plus its
+# two data symbols.
+{ awk '$2 !~ /^vr_prof_/ { print $2 }' "$redefine"; echo malloc_conf; echo malloc_message; } |
+	sort > "$dir/want"
+globals "$dir/out.o" > "$dir/got"
+extra=$(comm -13 "$dir/want" "$dir/got")
+if [ -n "$extra" ]; then
+	echo "jemalloc-private: unexpected globals in jemalloc: $extra" >&2
+	exit 1
+fi
+mv "$dir/out.o" "$out"
+rm -rf "$dir"
