@@ -382,15 +382,24 @@ static void huge_use(bool zeroed)
  * often used sparsely, and on a huge page every first touch of 2 MiB
  * clears all of it. Measured with bench-shim's calloc workload (one page
  * in 16 touched): 2.70 s with huge pages, 2.14 s without, stock jemalloc
- * 2.14 s; the large workload needs them (see HUGE_ALIGN). Only the 2 MiB
- * pages wholly inside the block are advised; advice equal to the
+ * 2.14 s; the large workload needs them (see HUGE_ALIGN). A malloc'd
+ * block advises the 2 MiB pages wholly inside it, a calloc'd one every
+ * 2 MiB page it touches (its ends included); advice equal to the
  * mapping's own changes nothing (no split), so a program that only
  * mallocs pays a system call per huge block.
  */
 static void huge_advise(void *p, size_t n, bool zeroed)
 {
-	uintptr_t a = ((uintptr_t)p + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
-	uintptr_t e = ((uintptr_t)p + n) & ~(HUGE_ALIGN - 1);
+	uintptr_t a, e;
+	if (zeroed) {
+		/* Every 2 MiB the block touches: a huge page faulted in at
+		 * either end would fill 2 MiB for one byte. */
+		a = (uintptr_t)p & ~(HUGE_ALIGN - 1);
+		e = ((uintptr_t)p + n + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+	} else {
+		a = ((uintptr_t)p + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+		e = ((uintptr_t)p + n) & ~(HUGE_ALIGN - 1);
+	}
 	if (a < e)
 		vr_madvise(a, e - a, zeroed ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
 }

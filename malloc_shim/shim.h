@@ -90,12 +90,10 @@ static inline void vr_ext_after_calloc(void *p, size_t n)
 
 /* calloc requests of this size or more are cleared by vr_zero_fill. */
 #define VR_ZERO_MIN ((size_t)256 << 10)
-/* From this size on, vr_zero_fill has the kernel drop the pages
- * (MADV_DONTNEED) instead of writing zeros over them. */
-#define VR_ZERO_DROP_MIN ((size_t)8 << 20)
 
-/* Zeroes [p, p + n) except the whole pages the kernel guarantees read as
- * zero (neither present nor swapped out). Keeps errno. */
+/* Zeroes [p, p + n): the partial pages at its ends by memset, whole pages
+ * that are present or swapped out by MADV_DONTNEED, and leaves alone those
+ * the kernel guarantees read as zero (neither). Keeps errno. */
 void vr_zero_fill(void *p, size_t n);
 
 /* --- purgeable.c: the purgeable heap's region ------------------------- */

@@ -4,35 +4,39 @@
  * Entry point (hidden, see shim.h): vr_zero_fill.
  *
  * Why: the shim gives freed memory back with MADV_FREE (extents.c), after
- * which jemalloc no longer knows the pages are zero and clears a reused
- * block for calloc byte by byte. Where the kernel has taken such a page,
- * that memset faults a fresh zero page in only to write zeros over it:
- * resident memory the program may never touch, and time. A page of a
- * private anonymous mapping (all jemalloc memory is) that is neither
- * present nor swapped out reads as zeros on its next access, whatever it
- * held before: never touched, lazily freed and reclaimed, or discarded.
- * /proc/self/pagemap tells exactly that (bits 63 present, 62 swapped; no
- * privilege needed for them), 8 bytes per page, so such pages are skipped
- * and every other byte is cleared. mincore would not do: it reports a
- * swapped-out page, which holds old data, as not resident.
+ * which jemalloc no longer knows the pages are zero and, its hooks being
+ * ours, clears a reused block for calloc with memset: every page, those
+ * the kernel has already taken included, is faulted back in and kept
+ * resident, used or not. A page of a private anonymous mapping (all
+ * jemalloc memory is) that is neither present nor swapped out reads as
+ * zeros on its next access, whatever it held before: never touched,
+ * lazily freed and reclaimed, or discarded. /proc/self/pagemap tells
+ * exactly that (bits 63 present, 62 swapped; no privilege needed for
+ * them), 8 bytes per page, so such pages are left alone. mincore would not
+ * do: it reports a swapped-out page, which holds old data, as not
+ * resident.
+ *
+ * How: the partial pages at the ends are cleared by memset (they may hold
+ * a neighbour's data); whole pages present or swapped out are dropped
+ * (MADV_DONTNEED), as stock jemalloc clears the large blocks it recycles:
+ * a zeroed table is often used sparsely, and a dropped page costs a fault
+ * only if it is touched again, where a memset keeps every page resident.
+ * A block written whole right after calloc pays those faults, as under
+ * stock jemalloc.
  *
  * Races: the block is the caller's alone, nobody else writes it. A page
- * present at the reading may be reclaimed before the memset reaches it;
- * the memset then writes zeros on a fresh zero page, as before. A page
- * absent at the reading cannot come back with old contents.
+ * present at the reading may be reclaimed before it is dropped, which
+ * changes nothing. A page absent at the reading cannot come back with old
+ * contents.
  *
- * When it pays: one pread covers 512 pages, a few microseconds, against a
- * memset of about 100 us per MiB here, so it is used from VR_ZERO_MIN
- * bytes on; below, and whenever pagemap cannot be read (no /proc),
- * everything is cleared. Measured (a calloc+use loop, best of 5, us per
- * call, memset of every page vs this): 4 MiB written whole 930 vs 932,
- * one page in 16 used 732 vs 37, reclaimed before reuse 2007 vs 211.
- *
- * How: pages still present are cleared by memset, except in blocks of
- * VR_ZERO_DROP_MIN (jemalloc's huge blocks) and more, where the kernel
- * drops them (MADV_DONTNEED), as stock jemalloc clears the blocks it
- * recycles: a calloc'd table that big is often used sparsely, and a page
- * dropped costs a fault only if it is touched again.
+ * When it pays: one pread covers 512 pages, a few microseconds, so it is
+ * used from VR_ZERO_MIN bytes on; below, and whenever pagemap cannot be
+ * read (no /proc), jemalloc clears. Measured with bench-shim's calloc
+ * workload (zeroed tables of 256 KiB-16 MiB, one page in 16 used; medians
+ * of 9; RSS-LazyFree at the end): memset 2.03 s and 28.9 MiB, this 2.01 s
+ * and 4.9 MiB, stock jemalloc 1.98 s and 7.0 MiB. With a calloc+use loop
+ * (us per call, memset vs this, best of 5): one page in 16 used 732 vs
+ * 37, reclaimed before reuse 2007 vs 211.
  *
  * fork: the descriptor names the process that opened it, so it is
  * dropped by the pthread_atfork child handler and, for children made
@@ -119,16 +123,16 @@ static bool pm_read(int fd, uintptr_t vpn, size_t n, uint64_t *pm)
 	return true;
 }
 
-/* Clears whole pages: by the kernel for a huge block, else by memset. */
-static void clear(void *p, size_t len, bool drop)
+/* Clears whole pages: the kernel drops them, or, should it refuse (a
+ * locked page), memset. */
+static void clear(void *p, size_t len)
 {
-	if (!drop || vr_madvise((uintptr_t)p, len, MADV_DONTNEED) != 0)
+	if (vr_madvise((uintptr_t)p, len, MADV_DONTNEED) != 0)
 		memset(p, 0, len);
 }
 
 void vr_zero_fill(void *p, size_t n)
 {
-	bool drop = n >= VR_ZERO_DROP_MIN;
 	uintptr_t a = (uintptr_t)p, end = a + n;
 	uintptr_t first = (a + vr_page_size - 1) & ~(vr_page_size - 1);
 	uintptr_t last = end & ~(vr_page_size - 1);
@@ -148,7 +152,7 @@ void vr_zero_fill(void *p, size_t n)
 		if (k > BATCH)
 			k = BATCH;
 		if (!pm_read(fd, pg / vr_page_size, k, pm)) {
-			clear((void *)pg, last - pg, drop);
+			clear((void *)pg, last - pg);
 			break;
 		}
 		/* Runs of pages to clear become one memset each. */
@@ -161,7 +165,7 @@ void vr_zero_fill(void *p, size_t n)
 			size_t j = i + 1;
 			while (j < k && (pm[j] & (PM_PRESENT | PM_SWAP)))
 				j++;
-			clear((void *)(pg + i * vr_page_size), (j - i) * vr_page_size, drop);
+			clear((void *)(pg + i * vr_page_size), (j - i) * vr_page_size);
 			i = j;
 		}
 		pg += k * vr_page_size;
