@@ -21,6 +21,10 @@
 extern "C" {
 #endif
 
+/* Declared hidden, not only defined so: the free and malloc fast paths
+ * then read vr_pg_base and the rest directly, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 /* --- shim.c: the helpers behind operator new and delete ---------------- */
 
 /*
@@ -150,6 +154,8 @@ static inline void vr_shim_free_sized(void *p, size_t n, size_t align)
 	if (p)
 		je_sdallocx(p, n ? n : 1, vr_shim_align_flag(align));
 }
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }
