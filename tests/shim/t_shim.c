@@ -439,6 +439,39 @@ static void test_fork(void)
 	free(p);
 }
 
+/* --- the modes below run in a fresh process ------------------------------ */
+
+/*
+ * Runs this program again as "self mode", with VRANGE_FREE_DECAY_MS and
+ * MALLOC_CONF set to decay and conf (unset where NULL), both read at
+ * start-up; returns its exit code, or -1 if it did not exit normally or
+ * could not be started.
+ */
+static int run_mode(const char *self, const char *mode, const char *decay, const char *conf)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (decay)
+			setenv("VRANGE_FREE_DECAY_MS", decay, 1);
+		else
+			unsetenv("VRANGE_FREE_DECAY_MS");
+		if (conf)
+			setenv("MALLOC_CONF", conf, 1);
+		else
+			unsetenv("MALLOC_CONF");
+		execl(self, self, mode, (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) == 127) {
+		tap_diag("%s mode: wait status %#x", mode, st);
+		return -1;
+	}
+	return WEXITSTATUS(st);
+}
+
 /* --- MADV_FREE of freed extents (lazy mode: VRANGE_FREE_DECAY_MS=0) ------ */
 
 /* jemalloc's flags for mallocx (jemalloc.h), without its header. */
@@ -682,18 +715,8 @@ static int zero_mode(void)
 
 static void test_zero(const char *self)
 {
-	pid_t pid = fork();
-	if (pid == 0) {
-		setenv("VRANGE_FREE_DECAY_MS", "0", 1);
-		unsetenv("MALLOC_CONF");
-		execl(self, self, "zero", (char *)NULL);
-		_exit(127);
-	}
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 100;
-	bool ran = code != 127 && code != 100;
+	int code = run_mode(self, "zero", "0", NULL);
+	bool ran = code >= 0;
 	tap_ok(ran && !(code & 1), "calloc over a reused block (pages kept, then reclaimed) reads zero");
 	tap_ok(ran && !(code & 64), "its pages are dropped, not written over (nothing kept resident)");
 	tap_ok(ran && !(code & 16), "MADV_PAGEOUT reclaimed the freed block");
@@ -776,17 +799,8 @@ static int huge_mode(void)
 
 static void test_huge(const char *self)
 {
-	pid_t pid = fork();
-	if (pid == 0) {
-		unsetenv("MALLOC_CONF");
-		execl(self, self, "huge", (char *)NULL);
-		_exit(127);
-	}
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 100;
-	bool ran = code != 127 && code != 100;
+	int code = run_mode(self, "huge", NULL, NULL);
+	bool ran = code >= 0;
 	tap_ok(ran && !(code & 1), "calloc-dominated huge blocks are given back zeroed (MADV_DONTNEED)");
 	tap_ok(ran && !(code & 2), "malloc-dominated ones are lazily freed again (MADV_FREE)");
 	tap_ok(ran && !(code & 4), "a calloc'd huge block is on small pages (VmFlags nh)");
@@ -816,45 +830,25 @@ static int idle_mode(void)
 
 static void test_background_thread(const char *self)
 {
-	pid_t pid = fork();
-	if (pid == 0) {
-		setenv("MALLOC_CONF", "background_thread:true", 1);
-		unsetenv("VRANGE_FREE_DECAY_MS");
-		execl(self, self, "idle", (char *)NULL);
-		_exit(127);
-	}
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	tap_ok(WIFEXITED(st), "MALLOC_CONF=background_thread:true starts and exits (status %#x)", st);
-	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-	       "its background thread makes memory freed before an idle spell reclaimable");
+	int code = run_mode(self, "idle", NULL, "background_thread:true");
+	tap_ok(code >= 0, "MALLOC_CONF=background_thread:true starts and exits");
+	tap_ok(code == 0, "its background thread makes memory freed before an idle spell reclaimable");
 }
 
 static void test_lazy(const char *self)
 {
-	pid_t pid = fork();
-	if (pid == 0) {
-		setenv("VRANGE_FREE_DECAY_MS", "0", 1);
-		unsetenv("MALLOC_CONF");
-		execl(self, self, "lazy", (char *)NULL);
-		_exit(127);
-	}
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 100;
-	tap_ok(code != 127 && code != 100 && !(code & 1),
+	int code = run_mode(self, "lazy", "0", NULL);
+	bool ran = code >= 0;
+	tap_ok(ran && !(code & 1),
 	       "VRANGE_FREE_DECAY_MS=0: freed 1 MiB blocks are MADV_FREE'd at once");
-	tap_ok(code != 127 && code != 100 && !(code & 2),
-	       "the huge arena (16 MiB block) is hooked and MADV_FREE'd");
-	tap_ok(code != 127 && code != 100 && !(code & 4), "the kernel counts them as LazyFree");
-	tap_ok(code != 127 && code != 100 && !(code & 8), "calloc over reused lazily freed pages reads zero");
-	tap_ok(code != 127 && code != 100 && !(code & 16),
+	tap_ok(ran && !(code & 2), "the huge arena (16 MiB block) is hooked and MADV_FREE'd");
+	tap_ok(ran && !(code & 4), "the kernel counts them as LazyFree");
+	tap_ok(ran && !(code & 8), "calloc over reused lazily freed pages reads zero");
+	tap_ok(ran && !(code & 16),
 	       "6000 malloc and purging free/free_sized of 16 B-16 MiB keep errno");
-	tap_ok(code != 127 && code != 100 && !(code & 32),
+	tap_ok(ran && !(code & 32),
 	       "an arena the program creates (mallctl arenas.create) is hooked");
-	tap_ok(code != 127 && code != 100 && !(code & 64),
+	tap_ok(ran && !(code & 64),
 	       "so is one created by mallctlbymib, and one at a destroyed arena's index");
 
 	/* Default decay (1000 ms): after a free of 16 MiB in the huge arena
