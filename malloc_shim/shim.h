@@ -95,9 +95,9 @@ static inline void vr_ext_after_calloc(void *p, size_t n)
 /* calloc requests of this size or more are cleared by vr_zero_fill. */
 #define VR_ZERO_MIN ((size_t)256 << 10)
 
-/* Zeroes [p, p + n): the partial pages at its ends by memset, whole pages
- * that are present or swapped out by MADV_DONTNEED, and leaves alone those
- * the kernel guarantees read as zero (neither). Keeps errno. */
+/* Zeroes [p, p + n): the partial pages at its ends by memset, the whole
+ * pages by MADV_DONTNEED (the kernel's zeros; a page it already reclaimed
+ * is not touched). Keeps errno. */
 void vr_zero_fill(void *p, size_t n);
 
 /* --- purgeable.c: the purgeable heap's region ------------------------- */

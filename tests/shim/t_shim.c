@@ -637,7 +637,7 @@ static bool all_zero(const unsigned char *p, size_t n)
 /*
  * Run with VRANGE_FREE_DECAY_MS=0 (every free is MADV_FREE'd at once).
  * Bits: 1 reused block not zero, 2 reclaimed pages faulted in by calloc,
- * 4 half-reclaimed block not zero, 8 fork child read its parent's pages,
+ * 4 half-reclaimed block not zero, 8 fork child's calloc not zero,
  * 16 reclaim did not happen, 32 calloc did not reuse the reclaimed block
  * (for 16 and 32, bit 2 cannot be judged), 64 the pages of a reused block
  * were written over instead of dropped.
@@ -690,10 +690,10 @@ static int zero_mode(void)
 	if (!h || !all_zero(h, N))
 		fail |= 4;
 	free(h);
-	/* fork: the child's calloc must read its own pages. A 32 MiB block
-	 * the parent never touches (absent in the parent's pagemap) is
-	 * written by the child, freed and asked back with calloc there. */
-	free(calloc(1, opaque(N))); /* the parent's pagemap is open */
+	/* fork: a 32 MiB block the parent never touches is written by the
+	 * child, freed and asked back with calloc there (a per-process view
+	 * of the pages, taken in the parent, would call them absent). */
+	free(calloc(1, opaque(N)));
 	unsigned char *big = malloc(opaque(32u << 20));
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -723,7 +723,7 @@ static void test_zero(const char *self)
 	tap_ok(ran && !(code & 32), "calloc reused the reclaimed block");
 	tap_ok(ran && !(code & 2), "calloc leaves the reclaimed pages out of memory");
 	tap_ok(ran && !(code & 4), "calloc over a half-reclaimed block reads zero");
-	tap_ok(ran && !(code & 8), "a forked child's calloc reads its own pages, not its parent's");
+	tap_ok(ran && !(code & 8), "a forked child's calloc over a block it wrote reads zero");
 }
 
 /* --- huge blocks: calloc's or malloc's habits (extents.c) --------------- */
