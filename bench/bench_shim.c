@@ -20,8 +20,10 @@
  *
  * The program links nothing but libc: the allocator is whatever the dynamic
  * linker binds malloc to. It prints one line,
- *   WORKLOAD wall_s=S peak_rss_kb=N rss_kb=N lazyfree_kb=N
- * wall time of the workload alone (not process start-up), peak RSS (VmHWM),
+ *   WORKLOAD wall_s=S cpu_s=S peak_rss_kb=N rss_kb=N lazyfree_kb=N
+ * wall time of the workload alone (not process start-up), the CPU time it
+ * took (user and system, all threads: on a shared machine the one that
+ * preemption by other tenants does not inflate), peak RSS (VmHWM),
  * and Rss and LazyFree of /proc/self/smaps_rollup read at the end, after the
  * workload freed what it does not keep.
  */
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static volatile unsigned char sink;
@@ -51,6 +54,15 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* User plus system time of the process so far, all threads. */
+static double cpu_now(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static void *xmalloc(size_t n)
@@ -280,15 +292,15 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
 		if (strcmp(argv[1], w[i].name) != 0)
 			continue;
-		double t0 = now();
+		double t0 = now(), c0 = cpu_now();
 		w[i].fn(scale);
-		double t = now() - t0;
+		double t = now() - t0, c = cpu_now() - c0;
 		/* Read before printing: stdio's buffer is an allocation too. */
 		long hwm = proc_kb("/proc/self/status", "VmHWM");
 		long rss = proc_kb("/proc/self/smaps_rollup", "Rss");
 		long lazy = proc_kb("/proc/self/smaps_rollup", "LazyFree");
-		printf("%s wall_s=%.4f peak_rss_kb=%ld rss_kb=%ld lazyfree_kb=%ld\n",
-		       w[i].name, t, hwm, rss, lazy);
+		printf("%s wall_s=%.4f cpu_s=%.4f peak_rss_kb=%ld rss_kb=%ld lazyfree_kb=%ld\n",
+		       w[i].name, t, c, hwm, rss, lazy);
 		return 0;
 	}
 	fprintf(stderr, "bench_shim: unknown workload %s\n", argv[1]);
