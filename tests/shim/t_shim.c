@@ -754,6 +754,26 @@ static bool vmflag(const void *p, const char *flag)
 	return found;
 }
 
+enum { HUGE_N = 16u << 20 };
+
+/*
+ * n huge blocks from calloc (zeroed) or malloc, each written whole and
+ * freed but the last, which is returned written; *advised tells whether
+ * the VmFlags of its mapping held flag right after the allocation.
+ */
+static unsigned char *huge_rounds(bool zeroed, int n, const char *flag, bool *advised)
+{
+	unsigned char *p = NULL;
+	for (int i = 0; i < n; i++) {
+		free(p);
+		p = zeroed ? calloc(1, opaque(HUGE_N)) : malloc(opaque(HUGE_N));
+		*advised = p && vmflag(p + HUGE_N / 2, flag);
+		if (p)
+			memset(p, 1, HUGE_N);
+	}
+	return p;
+}
+
 /*
  * Bits: 1 freed calloc'd huge blocks were not given back zeroed
  * (MADV_DONTNEED) once calloc dominates, 2 freed malloc'd ones were not
@@ -762,38 +782,23 @@ static bool vmflag(const void *p, const char *flag)
  */
 static int huge_mode(void)
 {
-	enum { N = 16u << 20 };
 	int fail = 0;
-	unsigned char *p;
-	for (int i = 0; i < 10; i++) {
-		p = calloc(1, opaque(N));
-		if (i == 9 && !vmflag(p + N / 2, "nh"))
-			fail |= 4;
-		memset(p, 1, N);
-		if (i < 9) {
-			free(p);
-			continue;
-		}
-		long long r0 = st_rollup("Rss"), l0 = st_rollup("LazyFree");
-		free(p);
-		long long r1 = st_rollup("Rss"), l1 = st_rollup("LazyFree");
-		if (r0 - r1 < 12 * 1024 || l1 - l0 > 4 * 1024)
-			fail |= 1;
-	}
-	for (int i = 0; i < 20; i++) {
-		p = malloc(opaque(N));
-		if (i == 19 && !vmflag(p + N / 2, "hg"))
-			fail |= 8;
-		memset(p, 1, N);
-		if (i < 19) {
-			free(p);
-			continue;
-		}
-		long long l0 = st_rollup("LazyFree");
-		free(p);
-		if (st_rollup("LazyFree") - l0 < 12 * 1024)
-			fail |= 2;
-	}
+	bool advised;
+	unsigned char *p = huge_rounds(true, 10, "nh", &advised);
+	if (!advised)
+		fail |= 4;
+	long long r0 = st_rollup("Rss"), l0 = st_rollup("LazyFree");
+	free(p);
+	long long r1 = st_rollup("Rss"), l1 = st_rollup("LazyFree");
+	if (!p || r0 - r1 < 12 * 1024 || l1 - l0 > 4 * 1024)
+		fail |= 1;
+	p = huge_rounds(false, 20, "hg", &advised);
+	if (!advised)
+		fail |= 8;
+	l0 = st_rollup("LazyFree");
+	free(p);
+	if (!p || st_rollup("LazyFree") - l0 < 12 * 1024)
+		fail |= 2;
 	return fail;
 }
 
