@@ -840,6 +840,74 @@ static void test_background_thread(const char *self)
 	tap_ok(code == 0, "its background thread makes memory freed before an idle spell reclaimable");
 }
 
+/* --- VRANGE_STATS=1: the report at exit --------------------------------- */
+
+/* A huge block freed (lazily, at once) and a purgeable object locked
+ * intact, then exit: the report says so. */
+static int stats_mode(void)
+{
+	void *(*pm)(size_t) = (void *(*)(size_t))(uintptr_t)dlsym(RTLD_DEFAULT, "vrange_malloc");
+	void (*pf)(void *) = (void (*)(void *))(uintptr_t)dlsym(RTLD_DEFAULT, "vrange_free");
+	int (*unlock)(void *) = (int (*)(void *))(uintptr_t)dlsym(RTLD_DEFAULT, "vrange_unlock");
+	int (*lock)(void *) = (int (*)(void *))(uintptr_t)dlsym(RTLD_DEFAULT, "vrange_lock");
+	if (!pm || !pf || !unlock || !lock)
+		return 1;
+	unsigned char *h = malloc(opaque(16u << 20));
+	memset(h, 1, 16u << 20);
+	free(h);
+	void *o = pm(3 * 4096);
+	if (!o || unlock(o) != 0 || lock(o) != 0)
+		return 1;
+	pf(o);
+	return 0;
+}
+
+static void test_stats(const char *self)
+{
+	int fd[2];
+	if (pipe(fd) != 0) {
+		tap_ok(0, "pipe for the VRANGE_STATS child");
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(fd[1], 2);
+		close(fd[0]);
+		close(fd[1]);
+		setenv("VRANGE_STATS", "1", 1);
+		unsetenv("MALLOC_CONF");
+		execl(self, self, "stats", (char *)NULL);
+		_exit(127);
+	}
+	close(fd[1]);
+	static char out[8192];
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof out - 1 && ((r = read(fd[0], out + n, sizeof out - 1 - n)) > 0 ||
+	                              (r < 0 && errno == EINTR)))
+		n += r > 0 ? (size_t)r : 0;
+	out[n] = '\0';
+	close(fd[0]);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	tap_ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "VRANGE_STATS=1 child ran");
+	tap_ok(strstr(out, "libvrange: backend ") != NULL, "the report names the backend");
+	tap_ok(strstr(out, "purgeable objects locked intact 1, purged 0") != NULL,
+	       "it counts the purgeable object locked intact");
+	const char *m = strstr(out, "libvrange: shim: ");
+	unsigned long long bytes = 0;
+	long long kib = -2;
+	if (m)
+		sscanf(m, "libvrange: shim: %llu bytes made reclaimable (MADV_FREE) in %*u calls, "
+		          "%lld KiB", &bytes, &kib);
+	tap_ok(bytes >= (16u << 20), "the bytes the shim made reclaimable (%llu)", bytes);
+	tap_ok(kib >= 0 && (unsigned long long)kib * 1024 <= bytes,
+	       "and how much of them the kernel had not taken at exit (%lld KiB)", kib);
+	if (!m)
+		tap_diag("report: %.600s", out);
+}
+
 static void test_lazy(const char *self)
 {
 	int code = run_mode(self, "lazy", "0", NULL);
@@ -943,6 +1011,8 @@ int main(int argc, char **argv)
 		return huge_mode();
 	if (argc > 1 && strcmp(argv[1], "idle") == 0)
 		return idle_mode();
+	if (argc > 1 && strcmp(argv[1], "stats") == 0)
+		return stats_mode();
 	test_binding();
 	test_cxx_plugin();
 	test_malloc_free();
@@ -957,5 +1027,6 @@ int main(int argc, char **argv)
 	test_zero("/proc/self/exe");
 	test_huge("/proc/self/exe");
 	test_background_thread("/proc/self/exe");
+	test_stats("/proc/self/exe");
 	tap_done();
 }
