@@ -111,11 +111,16 @@ extern uintptr_t vr_pg_base;
 extern size_t vr_pg_len;
 
 /* True if p lies in the purgeable region (one subtraction and compare:
- * below the base the difference wraps to a huge value). */
+ * below the base the difference wraps to a huge value). A process that
+ * never used the purgeable heap pays one load and test (vr_pg_len is 0),
+ * which free's fast path checks first. */
 static inline bool vr_pg_owns(const void *p)
 {
-	return (uintptr_t)p - __atomic_load_n(&vr_pg_base, __ATOMIC_RELAXED) <
-	       __atomic_load_n(&vr_pg_len, __ATOMIC_RELAXED);
+	/* Acquire: pairs with the release store of vr_pg_len after vr_pg_base. */
+	size_t len = __atomic_load_n(&vr_pg_len, __ATOMIC_ACQUIRE);
+	if (__builtin_expect(len == 0, 1))
+		return false;
+	return (uintptr_t)p - __atomic_load_n(&vr_pg_base, __ATOMIC_RELAXED) < len;
 }
 
 /* Dies with "<fn> of a vrange_malloc object <p>": fn is "free()" etc. */
