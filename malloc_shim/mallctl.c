@@ -103,7 +103,8 @@ VR_EXPORT int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t 
 	if (miblen == 2 && mib[0] == m.create[0] && mib[1] == m.create[1]) {
 		unsigned ind;
 		size_t len = sizeof ind;
-		int r = je_mallctlbymib(mib, miblen, oldp ? oldp : &ind, oldp ? oldlenp : &len, newp, newlen);
+		int r = je_mallctlbymib(mib, miblen, oldp ? oldp : &ind, oldp ? oldlenp : &len,
+		                        newp, newlen);
 		if (r == 0 && !newp)
 			vr_ext_arena_created(oldp ? *(unsigned *)oldp : ind);
 		return r;
