@@ -321,10 +321,14 @@ static bool do_init(void)
 		for (unsigned i = 0; i < narenas_auto && i < MAX_ARENAS; i++)
 			hook_arena(i);
 
-	if (huge_ind != UINT_MAX && !(__atomic_load_n(&hooked[huge_ind >> 6],
-	                                              __ATOMIC_ACQUIRE) &
-	                              (1ull << (huge_ind & 63))))
+	/* Huge requests take the slow path whether or not their arena is
+	 * hooked yet: each is counted (huge_bias) and advised. */
+	if (huge_ind != UINT_MAX) {
+		if (__atomic_load_n(&hooked[huge_ind >> 6], __ATOMIC_ACQUIRE) &
+		    (1ull << (huge_ind & 63)))
+			__atomic_store_n(&huge_hooked, true, __ATOMIC_RELEASE);
 		__atomic_store_n(&huge_min, huge_threshold, __ATOMIC_RELEASE);
+	}
 	return true;
 }
 
