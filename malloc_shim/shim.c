@@ -161,9 +161,8 @@ VR_EXPORT void *calloc(size_t nmemb, size_t size)
 		return NULL;
 	}
 	/* MALLOCX_ZERO lets jemalloc skip the clearing of pages it knows are
-	 * zero (fresh mappings). From VR_ZERO_MIN on, zero.c also skips the
-	 * pages the kernel took back after the shim's MADV_FREE, which
-	 * jemalloc cannot know about. */
+	 * zero (fresh mappings). From VR_ZERO_MIN on, zero.c has the kernel
+	 * clear the block instead of jemalloc's memset (see there). */
 	if (n < VR_ZERO_MIN)
 		return alloc_or_enomem(n, MALLOCX_ZERO);
 	void *p = je_malloc(n);
