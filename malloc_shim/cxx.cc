@@ -107,8 +107,9 @@ __attribute__((noinline)) void *new_slow(std::size_t n, std::size_t align)
 
 inline void *new_impl(std::size_t n, std::size_t align)
 {
-	/* malloc's fast path (shim.c), inlined into every operator new. */
-	if (__builtin_expect(align <= 1 && n < vr_ext_fast_limit, 1)) {
+	/* Without an alignment, jemalloc's malloc, as malloc itself is
+	 * (shim.c); only a failure takes the handler loop. */
+	if (align <= 1) {
 		void *p = je_malloc(n);
 		if (__builtin_expect(p != nullptr, 1))
 			return p;
@@ -126,7 +127,7 @@ inline void *new_impl(std::size_t n, std::size_t align)
 inline void *new_nothrow(std::size_t n, std::size_t align, const char *rt_name,
                          bool aligned, const std::nothrow_t &nt) noexcept
 {
-	if (__builtin_expect(align <= 1 && n < vr_ext_fast_limit, 1)) {
+	if (align <= 1) {
 		void *p = je_malloc(n);
 		if (__builtin_expect(p != nullptr, 1))
 			return p;

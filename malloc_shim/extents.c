@@ -2,7 +2,8 @@
  * extents.c - jemalloc extent hooks that make freed memory volatile.
  *
  * Entry points (hidden, see shim.h): vr_ext_init, vr_ext_configure,
- * vr_ext_after_alloc_slow, vr_ext_trim_begin/end,
+ * vr_ext_after_alloc_slow, vr_je_mmap, vr_ext_hook_pending,
+ * vr_ext_trim_begin/end,
  * vr_ext_lazy_bytes/calls. Exported for tests and tools until the counter
  * is struct vrange_stats' shim_lazy_bytes.
  *
@@ -34,13 +35,22 @@
  * Which arenas get the hooks. jemalloc creates its automatic arenas lazily
  * (a thread is bound to one on its first allocation) and the huge arena
  * (blocks of opt.oversize_threshold, 8 MiB, and more) on the first huge
- * allocation, and offers no callback for either. Initialising all 4 x ncpus
- * arenas up front would cost their metadata in every process, and a timer
- * would need a thread; instead the allocation paths compare the size with
- * one thread-local limit (vr_ext_fast_limit), 0 for a thread that has not
- * allocated yet: above it, the slow path hooks the thread's arena (from
- * "thread.arena") on its first allocation and the huge arena on the first
- * huge request. With percpu_arena, where a
+ * allocation, and offers no callback for either. Initialising them all up
+ * front would cost their metadata in every process (measured: 90-106 KiB
+ * of RSS per arena, 4 x ncpus arenas; 252 KiB for the huge arena and its
+ * first block's metadata), and a timer would need a thread. What jemalloc
+ * does when it creates an arena is map the arena's metadata: its calls to
+ * mmap come here (vr_je_mmap, renamed by jemalloc-private.sh), and each
+ * sets VR_FREE_HOOK in the word every free path tests (vr_free_work,
+ * shim.h) until every automatic arena and the huge arena carry our hooks.
+ * The next free, from any thread, then hooks what exists
+ * (vr_ext_hook_pending): jemalloc creates automatic arenas lowest index
+ * first, so the search starts at the first index not hooked yet and stops
+ * at the first that does not exist. Until then the new arena purges as
+ * jemalloc would without us, which is correct, only not lazy; malloc,
+ * jemalloc's own, tests nothing. The other allocation paths also hook the
+ * thread's arena on its first allocation through them (thread_first, after
+ * one thread-local compare, vr_ext_fast_limit). With percpu_arena, where a
  * thread moves between arenas, every automatic arena is hooked at start-up.
  * Arenas an application creates itself with "arenas.create" are hooked as
  * the call returns (mallctl.c), unless it gave hooks of its own. Not
@@ -83,12 +93,15 @@ static bool huge_hooked;
  * forced purges (MADV_DONTNEED) are let through, so that jemalloc knows
  * the extent is zero and calloc has nothing to clear; otherwise they are
  * refused, and a malloc'd block reuses the lazily freed pages without a
- * fault. Each huge calloc adds 1, each other huge request takes 1, within
- * +-HUGE_BIAS_MAX, so that a change of habit is followed within a few
- * requests. Measured with bench-shim: the calloc workload (3000 zeroed
- * tables of 256 KiB-16 MiB, sparsely used) was 1.09x stock jemalloc with
- * every huge purge lazy, where MADV_FREE at free and a second purge at
- * calloc both cost; the large workload (malloc) keeps its lazy purges.
+ * fault. Each huge calloc adds 2 and each huge free (the huge arena purges
+ * every block as it is freed) takes 1, within +-HUGE_BIAS_MAX: over n
+ * callocs and m other requests, n + m frees, it moves by n - m, and a
+ * change of habit is followed within a few requests. Counted at free
+ * because malloc, jemalloc's own, sees nothing. Measured with bench-shim:
+ * the calloc workload (3000 zeroed tables of 256 KiB-16 MiB, sparsely
+ * used) was 1.09x stock jemalloc with every huge purge lazy, where
+ * MADV_FREE at free and a second purge at calloc both cost; the large
+ * workload (malloc) keeps its lazy purges.
  */
 #define HUGE_BIAS_MAX 8
 static int huge_bias;
@@ -124,6 +137,11 @@ static unsigned huge_ind = UINT_MAX;
 static size_t huge_threshold;
 static uint64_t hooked[MAX_ARENAS / 64];
 static unsigned nhooked;
+/* vr_ext_hook_pending: the automatic arenas below this index are hooked;
+ * all_hooked: so are all of them and the huge arena, and vr_je_mmap stops
+ * asking. */
+static unsigned scan_next;
+static bool all_hooked;
 
 static uint64_t lazy_bytes, lazy_calls;
 
@@ -191,14 +209,26 @@ static bool h_purge_lazy(extent_hooks_t *h, void *addr, size_t size, size_t off,
 	return false;
 }
 
+static void huge_use(bool zeroed);
+
 static bool h_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t off,
                            size_t len, unsigned ind)
 {
 	/* Refused, so that jemalloc purges lazily instead (see the banner);
 	 * except inside malloc_trim, whose caller wants the memory gone, and
-	 * in the huge arena while calloc dominates (huge_bias). */
-	bool let = trim_forced ||
-	           (ind == huge_ind && __atomic_load_n(&huge_bias, __ATOMIC_RELAXED) > 0);
+	 * in the huge arena while calloc dominates (huge_bias). jemalloc tries
+	 * this purge first for every extent it gives back, so here is where a
+	 * huge free is counted, and where the block's 2 MiB pages are advised
+	 * MADV_HUGEPAGE for its next user (huge_advise_calloc). */
+	bool let = trim_forced;
+	if (ind == huge_ind) {
+		let = let || __atomic_load_n(&huge_bias, __ATOMIC_RELAXED) > 0;
+		huge_use(false);
+		uintptr_t a = ((uintptr_t)addr + off + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+		uintptr_t e = ((uintptr_t)addr + off + len) & ~(HUGE_ALIGN - 1);
+		if (a < e)
+			vr_madvise(a, e - a, MADV_HUGEPAGE); /* keeps errno */
+	}
 	if (!let || !dflt->purge_forced)
 		return true;
 	bool r = dflt->purge_forced(dflt, addr, size, off, len, ind);
@@ -373,11 +403,48 @@ static void huge_first(void)
 		__atomic_store_n(&huge_hooked, true, __ATOMIC_RELEASE);
 }
 
+void *vr_je_mmap(void *addr, size_t len, int prot, int flags, int fd, long off)
+{
+	/* The exported mmap (libvrange/interpose.c), as jemalloc called it. */
+	void *p = mmap(addr, len, prot, flags, fd, (off_t)off);
+	if (p != MAP_FAILED && !__atomic_load_n(&all_hooked, __ATOMIC_RELAXED))
+		__atomic_fetch_or(&vr_free_work, VR_FREE_HOOK, __ATOMIC_RELEASE);
+	return p;
+}
+
+void vr_ext_hook_pending(void)
+{
+	/* Before the constructor, jemalloc may be initialising (see
+	 * ext_ready): leave the flag for a later free; do_init will find
+	 * what exists anyway. */
+	if (!__atomic_load_n(&ext_ready, __ATOMIC_ACQUIRE))
+		return;
+	__atomic_fetch_and(&vr_free_work, ~VR_FREE_HOOK, __ATOMIC_ACQ_REL);
+	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
+		return;
+	int saved = errno;
+	unsigned i = __atomic_load_n(&scan_next, __ATOMIC_RELAXED);
+	while (i < narenas_auto && i < MAX_ARENAS && arena_exists(i)) {
+		hook_arena(i);
+		i++;
+	}
+	__atomic_store_n(&scan_next, i, __ATOMIC_RELAXED);
+	if (huge_ind != UINT_MAX && !__atomic_load_n(&huge_hooked, __ATOMIC_ACQUIRE) &&
+	    arena_exists(huge_ind))
+		huge_first();
+	if (i >= narenas_auto &&
+	    (huge_ind == UINT_MAX || __atomic_load_n(&huge_hooked, __ATOMIC_ACQUIRE)))
+		__atomic_store_n(&all_hooked, true, __ATOMIC_RELAXED);
+	errno = saved;
+}
+
+/* A huge calloc (zeroed) or a huge free: see huge_bias. */
 static void huge_use(bool zeroed)
 {
 	int b = __atomic_load_n(&huge_bias, __ATOMIC_RELAXED), nb;
 	do {
-		nb = zeroed ? (b < HUGE_BIAS_MAX ? b + 1 : b) : (b > -HUGE_BIAS_MAX ? b - 1 : b);
+		nb = zeroed ? (b + 2 < HUGE_BIAS_MAX ? b + 2 : HUGE_BIAS_MAX)
+		            : (b > -HUGE_BIAS_MAX ? b - 1 : b);
 	} while (nb != b && !__atomic_compare_exchange_n(&huge_bias, &b, nb, true,
 	                                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED));
 }
@@ -388,26 +455,19 @@ static void huge_use(bool zeroed)
  * often used sparsely, and on a huge page every first touch of 2 MiB
  * clears all of it. Measured with bench-shim's calloc workload (one page
  * in 16 touched): 2.70 s with huge pages, 2.14 s without, stock jemalloc
- * 2.14 s; the large workload needs them (see HUGE_ALIGN). A malloc'd
- * block advises the 2 MiB pages wholly inside it, a calloc'd one every
- * 2 MiB page it touches (its ends included); advice equal to the
- * mapping's own changes nothing (no split), so a program that only
- * mallocs pays a system call per huge block.
+ * 2.14 s; the large workload needs them (see HUGE_ALIGN). A calloc'd
+ * block advises MADV_NOHUGEPAGE over every 2 MiB page it touches (its ends
+ * included: a huge page faulted in at either end would fill 2 MiB for one
+ * byte); as a huge block is freed, h_purge_forced advises the 2 MiB pages
+ * wholly inside it MADV_HUGEPAGE again, so that whatever malloc'd block
+ * reuses them has them (advice equal to the mapping's own changes
+ * nothing, no split: a system call per huge free).
  */
-static void huge_advise(void *p, size_t n, bool zeroed)
+static void huge_advise_calloc(void *p, size_t n)
 {
-	uintptr_t a, e;
-	if (zeroed) {
-		/* Every 2 MiB the block touches: a huge page faulted in at
-		 * either end would fill 2 MiB for one byte. */
-		a = (uintptr_t)p & ~(HUGE_ALIGN - 1);
-		e = ((uintptr_t)p + n + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
-	} else {
-		a = ((uintptr_t)p + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
-		e = ((uintptr_t)p + n) & ~(HUGE_ALIGN - 1);
-	}
-	if (a < e)
-		vr_madvise(a, e - a, zeroed ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
+	uintptr_t a = (uintptr_t)p & ~(HUGE_ALIGN - 1);
+	uintptr_t e = ((uintptr_t)p + n + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+	vr_madvise(a, e - a, MADV_NOHUGEPAGE);
 }
 
 void vr_ext_after_alloc_slow(void *p, size_t n, bool zeroed)
@@ -422,8 +482,10 @@ void vr_ext_after_alloc_slow(void *p, size_t n, bool zeroed)
 	if (n >= __atomic_load_n(&huge_min, __ATOMIC_ACQUIRE)) {
 		if (!__atomic_load_n(&huge_hooked, __ATOMIC_ACQUIRE))
 			huge_first();
-		huge_use(zeroed);
-		huge_advise(p, n, zeroed);
+		if (zeroed) {
+			huge_use(true);
+			huge_advise_calloc(p, n);
+		}
 	}
 	/* The fast path opens only once the initialisation is over: while it
 	 * runs (on this thread, recursively) the huge arena is not known. */
@@ -471,6 +533,11 @@ void vr_ext_configure(void)
 		}
 	}
 	__atomic_store_n(&ext_ready, true, __ATOMIC_RELEASE);
+	/* The main thread's arena (malloc, jemalloc's own, hooks nothing),
+	 * and whatever was created before now. */
+	thread_seen = true;
+	thread_first();
+	vr_ext_hook_pending();
 	errno = saved;
 }
 

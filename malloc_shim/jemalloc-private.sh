@@ -11,11 +11,18 @@
 # which is what <jemalloc/jemalloc.h> declares under JEMALLOC_NO_RENAME.
 # Kept: malloc_conf and malloc_message, jemalloc's documented data, which it
 # reads through the GOT, so that an application's definition still wins.
+# REDEFINE also renames jemalloc's calls to libc functions (mmap becomes
+# vr_je_mmap), which the shim then defines.
+#
+# ALIASES: functions the preload exports as jemalloc's own, at the same
+# address under a second, global name: malloc is je_malloc itself, not a
+# wrapper that jumps to it (shim.c says why).
 #
 # It fails, rather than link something unexpected, if a new name would clash
 # with one jemalloc already defines, or if the result defines a global that
 # is not in the list (a newer jemalloc with a new entry point).
 set -eu
+ALIASES="malloc:je_malloc"
 ar=$1 ld=$2 objcopy=$3 nm=$4 pic=$5 redefine=$6 out=$7
 dir=$out.d
 rm -rf "$dir" "$out"
@@ -40,11 +47,31 @@ fi
 # je_test_hooks_*: pointers for jemalloc's own test suite, exported only so
 # that its tests can reach them; nobody else may.
 $objcopy --localize-hidden --wildcard --localize-symbol='je_test_hooks_*' \
-	--redefine-syms="$redefine" "$dir/all.o" "$dir/out.o"
+	--redefine-syms="$redefine" "$dir/all.o" "$dir/renamed.o"
 
-# What may stay global: the new names of what jemalloc defines, plus its
-# two data symbols.
-{ awk '$2 !~ /^vr_prof_/ { print $2 }' "$redefine"; echo malloc_conf; echo malloc_message; } |
+# Each alias: a global function symbol at the section and offset of its
+# target (readelf -s: value in column 2, section index in column 7).
+add=
+for a in $ALIASES; do
+	name=${a%%:*} target=${a#*:}
+	where=$(${READELF:-readelf} -sW "$dir/renamed.o" |
+		awk -v t="$target" '$8 == t && $4 == "FUNC" { print $7, $2; exit }')
+	ndx=${where% *} value=${where#* }
+	sec=$(${READELF:-readelf} -SW "$dir/renamed.o" |
+		sed -n "s/^ *\[ *$ndx\] \([^ ]*\) .*/\1/p")
+	if [ -z "$where" ] || [ -z "$sec" ]; then
+		echo "jemalloc-private: cannot find $target for the alias $name" >&2
+		exit 1
+	fi
+	add="$add --add-symbol $name=$sec:0x$value,global,function"
+done
+$objcopy $add "$dir/renamed.o" "$dir/out.o"
+
+# What may stay global: the new names of what jemalloc defines (not of
+# what it calls: vr_prof_*, vr_je_*), the aliases, and its two data symbols.
+{ awk '$2 !~ /^vr_(prof|je)_/ { print $2 }' "$redefine"
+  for a in $ALIASES; do echo "${a%%:*}"; done
+  echo malloc_conf; echo malloc_message; } |
 	sort > "$dir/want"
 globals "$dir/out.o" > "$dir/got"
 extra=$(comm -13 "$dir/want" "$dir/got")

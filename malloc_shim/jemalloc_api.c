@@ -78,15 +78,13 @@ VR_EXPORT size_t sallocx(const void *ptr, int flags)
 
 VR_EXPORT void dallocx(void *ptr, int flags)
 {
-	if (vr_unlikely(vr_pg_owns(ptr)))
-		vr_pg_die_free("dallocx()", ptr);
+	vr_free_check("dallocx()", ptr);
 	je_dallocx(ptr, flags);
 }
 
 VR_EXPORT void sdallocx(void *ptr, size_t size, int flags)
 {
-	if (vr_unlikely(vr_pg_owns(ptr)))
-		vr_pg_die_free("sdallocx()", ptr);
+	vr_free_check("sdallocx()", ptr);
 	je_sdallocx(ptr, size, flags);
 }
 

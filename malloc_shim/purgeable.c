@@ -6,7 +6,8 @@
  * Entry points (exported): vrange_malloc, vrange_free, vrange_lock,
  * vrange_unlock, and Darwin's malloc_make_purgeable and
  * malloc_make_nonpurgeable. Hidden (shim.h): vr_pg_base and vr_pg_len, the
- * reserved region that free() checks with one compare, and vr_pg_die_free.
+ * reserved region that free() checks with one compare once VR_FREE_PG is
+ * set in vr_free_work, and vr_pg_die_free.
  *
  * Where the objects live. One region of address space, reserved on the
  * first vrange_malloc (64 GiB, halved until the kernel accepts it, read-
@@ -234,6 +235,8 @@ static void pg_init_once(void)
 	region_end = (uintptr_t)r + len;
 	__atomic_store_n(&vr_pg_base, (uintptr_t)r, __ATOMIC_RELEASE);
 	__atomic_store_n(&vr_pg_len, len, __ATOMIC_RELEASE);
+	/* From now on every free path checks its pointer (shim.h). */
+	__atomic_fetch_or(&vr_free_work, VR_FREE_PG, __ATOMIC_RELEASE);
 
 	/* jemalloc takes the arena's own metadata from the hooks too. */
 	extent_hooks_t *hp = &pg_hooks;

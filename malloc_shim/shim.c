@@ -2,18 +2,18 @@
  * shim.c - the malloc family of libvrange_preload.so, forwarded to the
  * jemalloc linked into it (jemalloc_private.h).
  *
- * Entry points (exported): malloc, free, calloc, realloc, reallocarray,
- * memalign, posix_memalign, aligned_alloc, valloc, pvalloc,
+ * Entry points (exported): free, calloc, realloc, reallocarray, memalign, posix_memalign, aligned_alloc, valloc, pvalloc,
  * malloc_usable_size, free_sized, free_aligned_sized, mallinfo, mallinfo2,
- * malloc_trim, malloc_stats, mallopt. Hidden helpers for the C++ operators
- * (cxx.cc): vr_shim_alloc; the free paths, vr_shim_free and
- * vr_shim_free_sized, are inline in shim.h.
+ * malloc_trim, malloc_stats, mallopt; malloc is jemalloc's (below). Hidden
+ * helpers for the C++ operators (cxx.cc): vr_shim_alloc; the free paths,
+ * vr_shim_free and vr_shim_free_sized, are inline in shim.h, and
+ * vr_free_work_slow.
  *
  * Why the shim defines the family instead of leaving it to jemalloc: the
  * dynamic linker resolves a symbol to the first definition in the global
  * lookup scope, which is the executable, then the LD_PRELOAD objects, then
  * the executable's dependencies breadth first (libc among them). Defined
- * here, in the preload itself, our malloc comes before libc's for every
+ * in the preload itself, our malloc comes before libc's for every
  * object, libc's internal allocations included (glibc calls malloc through
  * its PLT so that it can be interposed). The same holds for the C++
  * operators (cxx.cc) and for jemalloc's own extended API under its standard
@@ -27,14 +27,23 @@
  * and which never go through the dynamic linker: no recursion at start-up,
  * and jemalloc initialises itself on its first call, whoever makes it.
  *
- * Every successful allocation ends with vr_ext_after_alloc: a thread's first
- * allocation and the first huge one hook the arena jemalloc just chose
- * (extents.c); malloc tests the same thread-local limit first and otherwise
- * jumps straight into jemalloc's malloc, so that its fast path costs a load
- * and a compare over jemalloc's own. errno: set to ENOMEM (or EINVAL)
- * exactly where glibc sets it; free and posix_memalign never change it.
- * Every free path (and realloc) refuses a vrange_malloc object with a
- * diagnostic (purgeable.c): one compare against the purgeable region.
+ * malloc is not defined here: the preload exports jemalloc's own malloc
+ * under that name (jemalloc-private.sh), so a program's malloc costs what
+ * it costs under a plain jemalloc preload, to the instruction. A wrapper
+ * that only tested one thread-local limit and jumped into jemalloc's malloc
+ * cost 3.4% more instructions on small-allocation churn (cachegrind),
+ * about as much in time. What the wrapper did is done elsewhere: jemalloc
+ * maps metadata for every arena it creates, so its mmap calls (vr_je_mmap)
+ * flag a possibly unhooked arena and the next free hooks it; huge blocks
+ * are counted and advised as they are freed (extents.c).
+ *
+ * The other allocation paths end with vr_ext_after_alloc, which hooks the
+ * thread's arena on its first call (extents.c). errno: set to ENOMEM (or
+ * EINVAL) exactly where glibc sets it; free and posix_memalign never
+ * change it. Every free path tests one word first (vr_free_work, shim.h):
+ * 0 unless an arena awaits its hooks or the purgeable heap exists, in
+ * which case a vrange_malloc object is refused with a diagnostic
+ * (purgeable.c).
  */
 #include "internal.h"
 
@@ -134,18 +143,29 @@ void *vr_shim_alloc(size_t n, size_t align)
 
 /* --- the C family ----------------------------------------------------- */
 
-/* Out of line, so that malloc's fast path needs no stack frame. */
-__attribute__((noinline)) static void *malloc_slow(size_t n)
+/* malloc: jemalloc's own (see the top of this file). */
+
+unsigned vr_free_work;
+
+__attribute__((noinline)) void vr_free_work_slow(const char *fn, const void *p)
 {
-	return alloc_or_enomem(n, 0);
+	if (__atomic_load_n(&vr_free_work, __ATOMIC_ACQUIRE) & VR_FREE_HOOK)
+		vr_ext_hook_pending();
+	if (vr_unlikely(vr_pg_owns(p)))
+		vr_pg_die_free(fn, p);
 }
 
-VR_EXPORT void *malloc(size_t n)
+__attribute__((noinline)) void vr_free_slow(void *p)
 {
-	/* The fast path: a tail call into jemalloc's malloc. */
-	if (vr_likely(n < vr_ext_fast_limit))
-		return je_malloc(n);
-	return malloc_slow(n);
+	vr_free_work_slow("free()", p);
+	je_free(p);
+}
+
+__attribute__((noinline)) void vr_free_sized_slow(void *p, size_t n, int flags)
+{
+	vr_free_work_slow("free()", p);
+	if (p)
+		je_sdallocx(p, n, flags);
 }
 
 VR_EXPORT void free(void *p)

@@ -38,18 +38,21 @@ void *vr_shim_alloc(size_t n, size_t align);
 
 /*
  * Allocations of fewer bytes than this, by the calling thread, need nothing
- * from extents.c, so malloc hands them straight to jemalloc. It is 0 until
- * the thread's first allocation (whose slow path hooks the arena jemalloc
- * bound the thread to), then the size from which jemalloc uses its huge
- * arena (SIZE_MAX when it has none): huge requests hook that arena the
- * first time and are counted (see huge_bias in extents.c). Initial-exec
- * TLS: one load and one compare on the fast path.
+ * from extents.c, so the paths that test it (calloc, realloc, the aligned
+ * family, operator new with an alignment) hand them straight to jemalloc.
+ * It is 0 until the thread's first allocation through such a path (whose
+ * slow path hooks the arena jemalloc bound the thread to, if nobody did
+ * yet), then the size from which jemalloc uses its huge arena (SIZE_MAX
+ * when it has none): huge calloc requests are counted and advised (see
+ * huge_bias in extents.c). malloc itself does not test it: it is
+ * jemalloc's own malloc, and new arenas are found through vr_free_work.
+ * Initial-exec TLS: one load and one compare.
  */
 extern __thread size_t vr_ext_fast_limit __attribute__((tls_model("initial-exec")));
 
 /* After an allocation p of n >= vr_ext_fast_limit bytes (zeroed: for
- * calloc): hooks what is new (the thread's arena, the huge arena), advises
- * and counts huge blocks, and refreshes vr_ext_fast_limit. */
+ * calloc): hooks what is new (the thread's arena, the huge arena), counts
+ * and advises a huge calloc'd block, and refreshes vr_ext_fast_limit. */
 void vr_ext_after_alloc_slow(void *p, size_t n, bool zeroed);
 
 /* A program created arena ind without hooks of its own (mallctl.c): hook
@@ -71,6 +74,17 @@ void vr_ext_configure(void);
  */
 void vr_ext_trim_begin(void);
 void vr_ext_trim_end(void);
+
+/*
+ * jemalloc's mmap (jemalloc-private.sh renames its calls): mmap, and if an
+ * arena may be new and unhooked (a new arena maps its metadata), sets
+ * VR_FREE_HOOK in vr_free_work.
+ */
+void *vr_je_mmap(void *addr, size_t len, int prot, int flags, int fd, long off);
+
+/* Hooks every arena that exists and is not hooked yet, once VR_FREE_HOOK
+ * is set (from vr_free_work_slow). Keeps errno. */
+void vr_ext_hook_pending(void);
 
 /* Bytes and calls of MADV_FREE issued by the hooks since start-up. */
 uint64_t vr_ext_lazy_bytes(void);
@@ -111,9 +125,7 @@ extern uintptr_t vr_pg_base;
 extern size_t vr_pg_len;
 
 /* True if p lies in the purgeable region (one subtraction and compare:
- * below the base the difference wraps to a huge value). A process that
- * never used the purgeable heap pays one load and test (vr_pg_len is 0),
- * which free's fast path checks first. */
+ * below the base the difference wraps to a huge value). */
 static inline bool vr_pg_owns(const void *p)
 {
 	/* Acquire: pairs with the release store of vr_pg_len after vr_pg_base. */
@@ -136,27 +148,54 @@ static inline int vr_shim_align_flag(size_t align)
 }
 
 /*
+ * What every free path must do before it frees, as bits of one word, so
+ * that a free with nothing to do costs one load and test (0, the common
+ * case) before it jumps into jemalloc:
+ *  - VR_FREE_PG: the purgeable region exists (set once, by the first
+ *    vrange_malloc): every pointer is checked against it, since a
+ *    vrange_malloc object would go back to jemalloc with its lock count and
+ *    volatile state still recorded;
+ *  - VR_FREE_HOOK: jemalloc may have created an arena that carries no
+ *    hooks yet (set by vr_je_mmap, cleared by vr_ext_hook_pending).
+ */
+#define VR_FREE_PG 1u
+#define VR_FREE_HOOK 2u
+extern unsigned vr_free_work;
+
+/* The work vr_free_work names; dies with "<fn> of a vrange_malloc object
+ * <p>" (fn: "free()" etc.) if p is one. shim.c. */
+void vr_free_work_slow(const char *fn, const void *p);
+/* The same, then free(p) or the sized free: out of line, so that the fast
+ * paths below are a load, a test and a jump, without a stack frame. */
+void vr_free_slow(void *p);
+void vr_free_sized_slow(void *p, size_t n, int flags);
+
+static inline void vr_free_check(const char *fn, const void *p)
+{
+	if (__builtin_expect(__atomic_load_n(&vr_free_work, __ATOMIC_ACQUIRE) != 0, 0))
+		vr_free_work_slow(fn, p);
+}
+
+/*
  * Frees p (NULL is fine). Inline, so that free and operator delete jump
  * straight into jemalloc. errno: POSIX.1-2024 (and glibc since 2.33)
  * promise that free keeps it, and so does jemalloc's free (shim.c).
  */
 static inline void vr_shim_free(void *p)
 {
-	/* A vrange_malloc object would go back to jemalloc with its lock
-	 * count and volatile state still recorded: diagnose instead. NULL
-	 * is never in the region. */
-	if (__builtin_expect(vr_pg_owns(p), 0))
-		vr_pg_die_free("free()", p);
-	je_free(p);
+	if (__builtin_expect(__atomic_load_n(&vr_free_work, __ATOMIC_ACQUIRE) != 0, 0))
+		vr_free_slow(p);
+	else
+		je_free(p);
 }
 
 /* Frees p allocated with exactly n bytes (0 as for malloc(0)) and align
  * (sized deallocation; sdallocx, like free, keeps errno). */
 static inline void vr_shim_free_sized(void *p, size_t n, size_t align)
 {
-	if (__builtin_expect(vr_pg_owns(p), 0))
-		vr_pg_die_free("free()", p);
-	if (p)
+	if (__builtin_expect(__atomic_load_n(&vr_free_work, __ATOMIC_ACQUIRE) != 0, 0))
+		vr_free_sized_slow(p, n ? n : 1, vr_shim_align_flag(align));
+	else if (p)
 		je_sdallocx(p, n ? n : 1, vr_shim_align_flag(align));
 }
 

@@ -305,6 +305,23 @@ static void test_libc_internal(void)
 #define NTHREADS 8
 #define NSLOTS 256
 
+/* Does the calling thread's arena carry the shim's hooks (the same hooks as
+ * arena 0, which start-up hooked)? */
+static bool own_arena_hooked(void)
+{
+	unsigned ar = 0;
+	size_t l = sizeof ar;
+	st_mallctl("thread.arena", &ar, &l, NULL, 0);
+	char name[64];
+	void *mine = NULL, *a0 = NULL;
+	snprintf(name, sizeof name, "arena.%u.extent_hooks", ar);
+	l = sizeof mine;
+	st_mallctl(name, &mine, &l, NULL, 0);
+	l = sizeof a0;
+	st_mallctl("arena.0.extent_hooks", &a0, &l, NULL, 0);
+	return mine && mine == a0;
+}
+
 static void *churn(void *arg)
 {
 	unsigned seed = (unsigned)(uintptr_t)arg;
@@ -343,25 +360,42 @@ static void *churn(void *arg)
 	}
 	for (unsigned i = 0; i < NSLOTS; i++)
 		free(slot[i]);
-	/* Report this thread's arena and whether it carries the shim's hooks
-	 * (the same hooks as arena 0, which start-up hooked). */
-	unsigned ar = 0;
-	size_t l = sizeof ar;
-	st_mallctl("thread.arena", &ar, &l, NULL, 0);
-	char name[64];
-	void *mine = NULL, *a0 = NULL;
-	snprintf(name, sizeof name, "arena.%u.extent_hooks", ar);
-	l = sizeof mine;
-	st_mallctl(name, &mine, &l, NULL, 0);
-	l = sizeof a0;
-	st_mallctl("arena.0.extent_hooks", &a0, &l, NULL, 0);
-	if (mine != a0)
+	if (!own_arena_hooked())
 		bad += 1000000;
 	return (void *)bad;
 }
 
+/* malloc and free only: malloc is jemalloc's own and hooks nothing, so the
+ * arena jemalloc creates for this thread is hooked by a later free
+ * (vr_free_work). Returns 1 if it is not. */
+static void *malloc_only(void *arg)
+{
+	(void)arg;
+	void *p[64];
+	for (int round = 0; round < 50; round++) {
+		for (int i = 0; i < 64; i++)
+			p[i] = malloc(opaque((size_t)(16 + 97 * i)));
+		for (int i = 0; i < 64; i++)
+			free(p[i]);
+	}
+	return (void *)(uintptr_t)!own_arena_hooked();
+}
+
 static void test_threads(void)
 {
+	/* First, while most automatic arenas do not exist yet: threads that
+	 * only malloc and free, each bound to an arena jemalloc creates. */
+	pthread_t m[NTHREADS];
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_create(&m[i], NULL, malloc_only, NULL);
+	int unhooked = 0;
+	for (int i = 0; i < NTHREADS; i++) {
+		void *r;
+		pthread_join(m[i], &r);
+		unhooked += (int)(uintptr_t)r;
+	}
+	tap_is(unhooked, 0, "the arena of every thread that only mallocs and frees is hooked");
+
 	pthread_t t[NTHREADS];
 	for (uintptr_t i = 0; i < NTHREADS; i++)
 		pthread_create(&t[i], NULL, churn, (void *)(i + 1));
@@ -584,7 +618,7 @@ static int lazy_mode(void)
 	free(c);
 	/* With every free purging, errno survives thousands of frees (and the
 	 * successful mallocs between them) of every size class range: the
-	 * shim jumps straight into jemalloc's malloc and free. */
+	 * shim's malloc is jemalloc's, and free jumps straight into it. */
 	errno = 777;
 	for (int i = 0; i < 6000 && !(fail & 16); i++) {
 		size_t n = (size_t)1 << (4 + i % 21); /* 16 B .. 16 MiB */
