@@ -10,14 +10,14 @@
  * call on every new and no sized delete (sdallocx spares jemalloc a size
  * lookup). Defined in the preload, they bind here for the program and every
  * plugin alike (see the banner of shim.c for the lookup order). Measured on
- * new/delete pairs (8-519-byte arrays; 32-256-byte objects, sized delete)
- * against a plain jemalloc preload, instructions per pair (callgrind):
- * jemalloc 90 and 79, libstdc++'s operators over our malloc 122 and 113,
- * these 106 and 100; best wall time of 21 runs: +52% and +46% for
- * libstdc++'s, +2% and +13% for these. Since free tests the purgeable
- * region only once it exists, medians of 11 pinned runs: arrays 0.95x,
- * objects 1.11x. jemalloc's own operators inline its fast path; ours reach
- * it through one more call.
+ * 20 million new/delete pairs (8-519-byte arrays; 32-256-byte objects,
+ * sized delete), instructions per pair (cachegrind, whole process): a plain
+ * jemalloc preload 90.6 and 79.4, these 98.6 and 86.4 (+8.8% both). The
+ * difference: operator new calls jemalloc's malloc and tests the result,
+ * where jemalloc's own operators inline its fast path (they need the C++
+ * runtime, see below); delete tests vr_free_work (shim.h) before it jumps
+ * into jemalloc's free or its sized free without flags (the one jemalloc's
+ * operators call; through sdallocx(p, n, 0) objects cost 92.4, +16%).
  *
  * Why the file does not link with libstdc++: the preload must not bring
  * libstdc++, libm and libgcc_s into a C program (about 1.3 MB of RSS). The

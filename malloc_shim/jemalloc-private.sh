@@ -65,13 +65,15 @@ for a in $ALIASES; do
 	fi
 	add="$add --add-symbol $name=$sec:0x$value,global,function"
 done
-$objcopy $add "$dir/renamed.o" "$dir/out.o"
+# jemalloc's sized free without flags, hidden (its C++ operators call it,
+# and so do ours): global again, for the preload's other objects only.
+$objcopy $add --globalize-symbol=je_je_sdallocx_noflags "$dir/renamed.o" "$dir/out.o"
 
 # What may stay global: the new names of what jemalloc defines (not of
 # what it calls: vr_prof_*, vr_je_*), the aliases, and its two data symbols.
 { awk '$2 !~ /^vr_(prof|je)_/ { print $2 }' "$redefine"
   for a in $ALIASES; do echo "${a%%:*}"; done
-  echo malloc_conf; echo malloc_message; } |
+  echo je_je_sdallocx_noflags; echo malloc_conf; echo malloc_message; } |
 	sort > "$dir/want"
 globals "$dir/out.o" > "$dir/got"
 extra=$(comm -13 "$dir/want" "$dir/got")

@@ -17,4 +17,11 @@
 #define JEMALLOC_EXPORT __attribute__((visibility("hidden")))
 #include <jemalloc/jemalloc.h>
 
+/* jemalloc's internal sdallocx(ptr, size, 0), with the fast path its own
+ * sized operator delete uses (jemalloc-private.sh keeps it linkable). */
+#ifdef __cplusplus
+extern "C"
+#endif
+JEMALLOC_EXPORT void je_je_sdallocx_noflags(void *ptr, size_t size);
+
 #endif /* VR_JEMALLOC_PRIVATE_H */

@@ -195,6 +195,11 @@ static inline void vr_shim_free_sized(void *p, size_t n, size_t align)
 {
 	if (__builtin_expect(__atomic_load_n(&vr_free_work, __ATOMIC_ACQUIRE) != 0, 0))
 		vr_free_sized_slow(p, n ? n : 1, vr_shim_align_flag(align));
+	else if (p && align <= 1)
+		/* What jemalloc's own sized operator delete calls; a size of 0
+		 * (malloc(0), new of 0 bytes) names the smallest class, which is
+		 * what jemalloc gave. */
+		je_je_sdallocx_noflags(p, n);
 	else if (p)
 		je_sdallocx(p, n ? n : 1, vr_shim_align_flag(align));
 }

@@ -72,6 +72,33 @@ static void test_operators()
 	::operator delete[](raw, 77, std::align_val_t(128));
 	tap_ok(true, "sized and nothrow array forms");
 
+	/* Sized delete hands the size to jemalloc's sized free, which picks
+	 * the thread cache's bin by it: a size mapped to the wrong class
+	 * would hand the block out again as a larger one, overlapping its
+	 * neighbours. Free blocks of 0-600 bytes by size, then fill fresh
+	 * blocks of every class with distinct bytes and read them back. */
+	for (int round = 0; round < 200; round++)
+		for (std::size_t k = 0; k <= 600; k += 13)
+			::operator delete(::operator new(opaque(k)), k);
+	enum { NB = 400 };
+	unsigned char *blk[NB];
+	std::size_t len[NB];
+	for (int i = 0; i < NB; i++) {
+		len[i] = 1 + (std::size_t)(i * 37) % 600;
+		blk[i] = static_cast<unsigned char *>(::operator new(opaque(len[i])));
+		std::memset(blk[i], i & 0xff, len[i]);
+	}
+	int overlap = 0;
+	for (int i = 0; i < NB; i++) {
+		for (std::size_t j = 0; j < len[i]; j++)
+			if (blk[i][j] != (unsigned char)(i & 0xff)) {
+				overlap++;
+				break;
+			}
+		::operator delete(blk[i], len[i]);
+	}
+	tap_is(overlap, 0, "sized delete of 0-600 bytes returns each block to its own class");
+
 	void *n = ::operator new(opaque(SIZE_MAX / 2), std::nothrow);
 	tap_ok(n == nullptr, "nothrow new of SIZE_MAX/2 returns nullptr");
 	bool threw = false;
