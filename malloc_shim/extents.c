@@ -218,15 +218,17 @@ static bool h_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t of
 	 * except inside malloc_trim, whose caller wants the memory gone, and
 	 * in the huge arena while calloc dominates (huge_bias). jemalloc tries
 	 * this purge first for every extent it gives back, so here is where a
-	 * huge free is counted, and where the block's 2 MiB pages are advised
-	 * MADV_HUGEPAGE for its next user (huge_advise_calloc). */
+	 * huge free is counted, and where, unless calloc dominates (its next
+	 * user most likely advises small pages again), the block's 2 MiB pages
+	 * are advised MADV_HUGEPAGE for its next user (huge_advise_calloc). */
 	bool let = trim_forced;
 	if (ind == huge_ind) {
-		let = let || __atomic_load_n(&huge_bias, __ATOMIC_RELAXED) > 0;
+		bool zeroing = __atomic_load_n(&huge_bias, __ATOMIC_RELAXED) > 0;
+		let = let || zeroing;
 		huge_use(false);
 		uintptr_t a = ((uintptr_t)addr + off + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
 		uintptr_t e = ((uintptr_t)addr + off + len) & ~(HUGE_ALIGN - 1);
-		if (a < e)
+		if (!zeroing && a < e)
 			vr_madvise(a, e - a, MADV_HUGEPAGE); /* keeps errno */
 	}
 	if (!let || !dflt->purge_forced)
@@ -458,10 +460,13 @@ static void huge_use(bool zeroed)
  * 2.14 s; the large workload needs them (see HUGE_ALIGN). A calloc'd
  * block advises MADV_NOHUGEPAGE over every 2 MiB page it touches (its ends
  * included: a huge page faulted in at either end would fill 2 MiB for one
- * byte); as a huge block is freed, h_purge_forced advises the 2 MiB pages
- * wholly inside it MADV_HUGEPAGE again, so that whatever malloc'd block
- * reuses them has them (advice equal to the mapping's own changes
- * nothing, no split: a system call per huge free).
+ * byte); as a huge block is freed while calloc does not dominate,
+ * h_purge_forced advises the 2 MiB pages wholly inside it MADV_HUGEPAGE
+ * again, so that whatever malloc'd block reuses them has them (advice
+ * equal to the mapping's own changes nothing, no split: a system call per
+ * huge free). While calloc dominates, the advice is left alone: flipping
+ * it at every free and calloc would split and merge the mapping twice per
+ * block.
  */
 static void huge_advise_calloc(void *p, size_t n)
 {
