@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tap.h"
 
@@ -108,6 +109,41 @@ static int tu_page_state(const unsigned char *p, size_t i, unsigned seed)
 			zero = 0;
 	}
 	return intact ? 1 : zero ? 0 : -1;
+}
+
+/*
+ * How many of pages [0, n) of p are as expected after tu_fill(seed): all
+ * zeros for pages [lost_lo, lost_hi) and, if all_zero (the eager backend
+ * loses every page), for every page; the whole pattern for the others.
+ */
+__attribute__((unused))
+static size_t tu_count_expected(const unsigned char *p, size_t n, unsigned seed,
+                                int all_zero, size_t lost_lo, size_t lost_hi)
+{
+	size_t good = 0;
+	for (size_t i = 0; i < n; i++)
+		good += tu_page_state(p, i, seed) ==
+		        ((all_zero || (i >= lost_lo && i < lost_hi)) ? 0 : 1);
+	return good;
+}
+
+/* Reads fd until end of file, an error other than EINTR (EAGAIN on a
+ * non-blocking pipe that is empty), or size - 1 bytes into buf, which ends
+ * with a NUL; closes fd. Returns the length read. */
+__attribute__((unused))
+static size_t tu_read_all(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	while (n < size - 1) {
+		ssize_t r = read(fd, buf + n, size - 1 - n);
+		if (r > 0)
+			n += (size_t)r;
+		else if (!(r < 0 && errno == EINTR))
+			break;
+	}
+	buf[n] = '\0';
+	close(fd);
+	return n;
 }
 
 /* Reclaim pages [first, first + n) of p: lazily freed pages are discarded. */

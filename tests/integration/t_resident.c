@@ -145,9 +145,7 @@ static void case_vrange(void)
 	tap_ok(r1 == (ssize_t)(8 * ps) && r2 == r1 && purged == eager,
 	       "vrange: VOLATILE, NONVOLATILE: purged=%d", eager);
 	tu_pageout(p, 0, 8);
-	size_t good = 0;
-	for (size_t i = 0; i < 8; i++)
-		good += tu_page_state(p, i, 10) == (eager ? 0 : 1);
+	size_t good = tu_count_expected(p, 8, 10, eager, 0, 0);
 	tap_is(good, 8, "vrange: pages %s after reclaim", eager ? "zeros" :
 	       "intact");
 	munmap(p, 8 * ps);

@@ -84,9 +84,7 @@ static void case_no_reclaim(void)
 	       "no reclaim: NONVOLATILE returns the length, purged=%d", eager);
 	if (r != (ssize_t)(n * ps) || purged != eager)
 		tap_diag("  got r=%zd purged=%d", r, purged);
-	size_t good = 0;
-	for (size_t i = 0; i < n; i++)
-		good += tu_page_state(p, i, 3) == (eager ? 0 : 1);
+	size_t good = tu_count_expected(p, n, 3, eager, 0, 0);
 	tap_is(good, n, "no reclaim: pages %s", eager ? "read zeros" : "intact");
 	munmap(p, n * ps);
 }
@@ -110,9 +108,7 @@ static void case_flag(void)
 	r = vrange(p + 8 * ps, 8 * ps, VRANGE_NONVOLATILE, &purged);
 	tap_ok(r == (ssize_t)(8 * ps) && purged == 1,
 	       "flag: [8,16) with lost page 9: purged=1");
-	size_t good = 0;
-	for (size_t i = 0; i < n; i++)
-		good += tu_page_state(p, i, 4) == ((eager || i == 9) ? 0 : 1);
+	size_t good = tu_count_expected(p, n, 4, eager, 9, 10);
 	tap_is(good, n, "flag: contents");
 	munmap(p, n * ps);
 }
@@ -134,9 +130,7 @@ static void case_purged_arg(void)
 	       "length");
 	/* The pages are non-volatile now: reclaim takes nothing more. */
 	tu_pageout(p, 0, n);
-	size_t good = 0;
-	for (size_t i = 0; i < n; i++)
-		good += tu_page_state(p, i, 5) == ((eager || i == 1) ? 0 : 1);
+	size_t good = tu_count_expected(p, n, 5, eager, 1, 2);
 	tap_is(good, n, "NONVOLATILE with purged NULL: pages are non-volatile, "
 	       "page 1 zeros%s", eager ? ", all zeros (eager)" : "");
 	/* And the loss was consumed: nothing to report any more. */
@@ -177,9 +171,7 @@ static void case_lengths(void)
 	int purged = -7;
 	ssize_t r2 = vrange(p, 0, VRANGE_NONVOLATILE, &purged);
 	tap_ok(r == 0 && r2 == 0 && purged == 0, "zero length: 0 bytes, purged=0");
-	size_t good = 0;
-	for (size_t i = 0; i < n; i++)
-		good += tu_page_state(p, i, 6) == 1;
+	size_t good = tu_count_expected(p, n, 6, 0, 0, 0);
 	tap_is(good, n, "lengths: pages intact");
 	munmap(p, n * ps);
 }
@@ -227,9 +219,7 @@ static void case_twice(void)
 	       "twice: NONVOLATILE twice: purged=1 then purged=0");
 	if (!(pa == 1 && pb == 0))
 		tap_diag("  got purged %d then %d", pa, pb);
-	size_t good = 0;
-	for (size_t i = 0; i < n; i++)
-		good += tu_page_state(p, i, 8) == ((eager || i == 2) ? 0 : 1);
+	size_t good = tu_count_expected(p, n, 8, eager, 2, 3);
 	tap_is(good, n, "twice: contents");
 	munmap(p, n * ps);
 }
@@ -253,9 +243,7 @@ static void case_big(void)
 	ssize_t r2 = vrange(p + n / 2 * ps, n / 2 * ps, VRANGE_NONVOLATILE, &hi);
 	tap_ok(r1 == (ssize_t)(n / 2 * ps) && r2 == r1 && lo == eager && hi == 1,
 	       "big: lower half purged=%d, upper half purged=1", eager);
-	size_t good = 0;
-	for (size_t i = 0; i < n; i++)
-		good += tu_page_state(p, i, 9) == ((eager || i >= n / 2) ? 0 : 1);
+	size_t good = tu_count_expected(p, n, 9, eager, n / 2, n);
 	tap_is(good, n, "big: contents");
 	munmap(p, n * ps);
 }

@@ -256,12 +256,7 @@ static int dies_with(misuse_fn fn, const char *want)
 	}
 	close(pfd[1]);
 	char buf[1024];
-	size_t n = 0;
-	ssize_t r;
-	while (n < sizeof buf - 1 && (r = read(pfd[0], buf + n, sizeof buf - 1 - n)) > 0)
-		n += (size_t)r;
-	buf[n] = '\0';
-	close(pfd[0]);
+	tu_read_all(pfd[0], buf, sizeof buf);
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;

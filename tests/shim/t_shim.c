@@ -915,13 +915,7 @@ static void test_stats(const char *self)
 	}
 	close(fd[1]);
 	static char out[8192];
-	size_t n = 0;
-	ssize_t r;
-	while (n < sizeof out - 1 && ((r = read(fd[0], out + n, sizeof out - 1 - n)) > 0 ||
-	                              (r < 0 && errno == EINTR)))
-		n += r > 0 ? (size_t)r : 0;
-	out[n] = '\0';
-	close(fd[0]);
+	tu_read_all(fd[0], out, sizeof out);
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;

@@ -43,12 +43,7 @@ static void capture(void (*fn)(void *), void *arg)
 	dup2(saved, 2);
 	close(saved);
 	close(p[1]);
-	size_t n = 0;
-	ssize_t r;
-	while (n < sizeof out - 1 && (r = read(p[0], out + n, sizeof out - 1 - n)) > 0)
-		n += (size_t)r;
-	out[n] = '\0';
-	close(p[0]);
+	tu_read_all(p[0], out, sizeof out);
 }
 
 /* Whether a mapping of the process names a file containing what. */
