@@ -2,9 +2,10 @@
  * shim.c - the malloc family of libvrange_preload.so, forwarded to the
  * jemalloc linked into it (jemalloc_private.h).
  *
- * Entry points (exported): free, calloc, realloc, reallocarray, memalign, posix_memalign, aligned_alloc, valloc, pvalloc,
- * malloc_usable_size, free_sized, free_aligned_sized, mallinfo, mallinfo2,
- * malloc_trim, malloc_stats, mallopt; malloc is jemalloc's (below). Hidden
+ * Entry points (exported): free, calloc, realloc, reallocarray, memalign,
+ * posix_memalign, aligned_alloc, valloc, pvalloc, malloc_usable_size,
+ * free_sized, free_aligned_sized, mallinfo, mallinfo2, malloc_trim,
+ * malloc_stats, mallopt; malloc is jemalloc's (below). Hidden
  * helpers for the C++ operators (cxx.cc): vr_shim_alloc; the free paths,
  * vr_shim_free and vr_shim_free_sized, are inline in shim.h, and
  * vr_free_work_slow.
@@ -12,10 +13,10 @@
  * Why the shim defines the family instead of leaving it to jemalloc: the
  * dynamic linker resolves a symbol to the first definition in the global
  * lookup scope, which is the executable, then the LD_PRELOAD objects, then
- * the executable's dependencies breadth first (libc among them). Defined
- * in the preload itself, our malloc comes before libc's for every
- * object, libc's internal allocations included (glibc calls malloc through
- * its PLT so that it can be interposed). The same holds for the C++
+ * the executable's dependencies breadth first (libc among them). Exported
+ * by the preload itself, our malloc comes before libc's for every object,
+ * libc's internal allocations included (glibc calls malloc through its PLT
+ * so that it can be interposed). The same holds for the C++
  * operators (cxx.cc) and for jemalloc's own extended API under its standard
  * names (jemalloc_api.c), so that a program or plugin that calls mallocx or
  * mallctl reaches the one jemalloc instance in the process.
