@@ -99,18 +99,56 @@ static size_t diff_pages(const unsigned char *p, const unsigned char *copy,
 	return bad;
 }
 
+/* A region under test: n pages at p, the copy taken before any mark, and
+ * which pages must read zeros (every page with the eager backend). */
+struct region {
+	size_t n;
+	unsigned char *p, *copy, *lost;
+};
+
+/* Maps n pages (small pages only if nohuge), fills them with pattern pt
+ * unless !touch (then they stay untouched: zeros, not even present), and
+ * copies them. */
+static struct region region_new(size_t n, enum pat pt, unsigned seed, int touch,
+                                int nohuge)
+{
+	struct region r = { n, tu_map(n), malloc(n * ps), malloc(n) };
+	if (!r.copy || !r.lost) {
+		tap_printf("Bail out! out of memory\n");
+		exit(1);
+	}
+#ifdef MADV_NOHUGEPAGE
+	if (nohuge)
+		madvise(r.p, n * ps, MADV_NOHUGEPAGE);
+#else
+	(void)nohuge;
+#endif
+	if (touch)
+		for (size_t i = 0; i < n; i++)
+			fill_pat(r.p, i, pt, seed);
+	memcpy(r.copy, r.p, n * ps);
+	memset(r.lost, eager, n);
+	return r;
+}
+
+/* Pages that differ from what r says (see diff_pages). */
+static size_t region_diff(const struct region *r)
+{
+	return diff_pages(r->p, r->copy, r->n, r->lost);
+}
+
+static void region_free(struct region *r)
+{
+	free(r->copy);
+	free(r->lost);
+	munmap(r->p, r->n * ps);
+}
+
 /* Mark all, unmark all, no reclaim. */
 static void case_cycle(size_t n, enum pat pt, int touch)
 {
-	unsigned seed = (unsigned)(n * 31 + pt + 1);
-	unsigned char *p = tu_map(n);
-	unsigned char *copy = malloc(n * ps), *lost = malloc(n);
-	if (touch)
-		for (size_t i = 0; i < n; i++)
-			fill_pat(p, i, pt, seed);
-	/* Else the pages were never touched: all zeros, not even present. */
-	memcpy(copy, p, n * ps);
-	memset(lost, eager, n);
+	struct region g = region_new(n, pt, (unsigned)(n * 31 + pt + 1), touch, 0);
+	unsigned char *p = g.p;
 	int rc = vrange_mark_volatile(p, n * ps, 0);
 	int purged = -7;
 	int rc2 = vrange_mark_nonvolatile(p, n * ps, &purged);
@@ -119,28 +157,19 @@ static void case_cycle(size_t n, enum pat pt, int touch)
 	       touch ? pat_name[pt] : "never touched", eager);
 	if (!(rc == 0 && rc2 == 0 && purged == eager))
 		tap_diag("  got rc=%d rc2=%d purged=%d", rc, rc2, purged);
-	tap_is(diff_pages(p, copy, n, lost), 0, "%zu pages, %s: %s", n,
+	tap_is(region_diff(&g), 0, "%zu pages, %s: %s", n,
 	       touch ? pat_name[pt] : "never touched",
 	       eager ? "every page reads zeros" : "byte-identical");
-	free(copy);
-	free(lost);
-	munmap(p, n * ps);
+	region_free(&g);
 }
 
 /* Mark all, reclaim every other page (or page 0 of a one-page region is
  * kept and nothing reclaimed), unmark with the vector call. */
 static void case_partial(size_t n, enum pat pt)
 {
-	unsigned seed = (unsigned)(n * 17 + pt + 3);
-	unsigned char *p = tu_map(n);
-#ifdef MADV_NOHUGEPAGE
-	madvise(p, n * ps, MADV_NOHUGEPAGE);
-#endif
-	unsigned char *copy = malloc(n * ps), *lost = malloc(n);
+	struct region g = region_new(n, pt, (unsigned)(n * 17 + pt + 3), 1, 1);
+	unsigned char *p = g.p, *lost = g.lost;
 	unsigned char *vec = malloc(n);
-	for (size_t i = 0; i < n; i++)
-		fill_pat(p, i, pt, seed);
-	memcpy(copy, p, n * ps);
 	int rc = vrange_mark_volatile(p, n * ps, 0);
 	size_t want = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -158,25 +187,18 @@ static void case_partial(size_t n, enum pat pt)
 	       pat_name[pt], want);
 	if (!(rc == 0 && r == (ssize_t)want && vbad == 0))
 		tap_diag("  got rc=%d r=%zd, %zu wrong entries", rc, r, vbad);
-	tap_is(diff_pages(p, copy, n, lost), 0,
+	tap_is(region_diff(&g), 0,
 	       "%zu pages, %s: survivors byte-identical, lost pages zeros", n,
 	       pat_name[pt]);
-	free(copy);
-	free(lost);
 	free(vec);
-	munmap(p, n * ps);
+	region_free(&g);
 }
 
 /* Mark and unmark in pieces that do not line up with each other. */
 static void case_pieces(void)
 {
-	const size_t n = 64;
-	unsigned char *p = tu_map(n);
-	unsigned char *copy = malloc(n * ps), *lost = malloc(n);
-	for (size_t i = 0; i < n; i++)
-		fill_pat(p, i, PAT_MIXED, 77);
-	memcpy(copy, p, n * ps);
-	memset(lost, eager, n);
+	struct region g = region_new(64, PAT_MIXED, 77, 1, 0);
+	unsigned char *p = g.p;
 	int rc = 0;
 	rc |= vrange_mark_volatile(p, 10 * ps, 0);
 	rc |= vrange_mark_volatile(p + 10 * ps, 30 * ps, 0);
@@ -191,11 +213,8 @@ static void case_pieces(void)
 	}
 	tap_ok(rc == 0 && !any, "pieces: marked in 3 calls, unmarked in 6 "
 	       "others: each purged=%d", eager);
-	tap_is(diff_pages(p, copy, n, lost), 0, "pieces: %s",
-	       eager ? "zeros" : "byte-identical");
-	free(copy);
-	free(lost);
-	munmap(p, n * ps);
+	tap_is(region_diff(&g), 0, "pieces: %s", eager ? "zeros" : "byte-identical");
+	region_free(&g);
 }
 
 /* Pages marked twice before one unmark keep their bytes (the cookie is not
@@ -203,23 +222,16 @@ static void case_pieces(void)
 static void case_double_mark(void)
 {
 	const size_t n = 8;
-	unsigned char *p = tu_map(n);
-	unsigned char *copy = malloc(n * ps), *lost = malloc(n);
-	for (size_t i = 0; i < n; i++)
-		fill_pat(p, i, PAT_MIXED, 78);
-	memcpy(copy, p, n * ps);
-	memset(lost, eager, n);
+	struct region g = region_new(n, PAT_MIXED, 78, 1, 0);
+	unsigned char *p = g.p;
 	int rc = vrange_mark_volatile(p, n * ps, 0);
 	rc |= vrange_mark_volatile(p, n * ps, 0);
 	rc |= vrange_mark_volatile(p + 2 * ps, 3 * ps, 0);
 	int purged = -7;
 	rc |= vrange_mark_nonvolatile(p, n * ps, &purged);
 	tap_ok(rc == 0 && purged == eager, "double mark: purged=%d", eager);
-	tap_is(diff_pages(p, copy, n, lost), 0, "double mark: %s",
-	       eager ? "zeros" : "byte-identical");
-	free(copy);
-	free(lost);
-	munmap(p, n * ps);
+	tap_is(region_diff(&g), 0, "double mark: %s", eager ? "zeros" : "byte-identical");
+	region_free(&g);
 }
 
 int main(void)
