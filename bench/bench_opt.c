@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,43 +53,31 @@ static int refill(void *page, void *buf, size_t page_size, void *arg)
 }
 
 /*
- * One refill fault per sample: mark one page optimistic, reclaim it, then
- * touch it (timed). The page is marked again each time because without
- * userfaultfd a touched page stays non-volatile.
+ * Median time of the first touch of one page marked optimistic, one page a
+ * sample, cycling over npages of p. With reclaim, the page is reclaimed
+ * before the touch, which then takes the refill fault (refill installed
+ * for the run); without, the page survived and the touch is a plain read.
+ * The page is marked again each time because without userfaultfd a touched
+ * page stays non-volatile.
  */
-static double bench_refill(unsigned char *p, size_t npages, size_t reps)
+static double bench_first_touch(unsigned char *p, size_t npages, size_t reps, bool reclaim)
 {
 	double *t = calloc(reps, sizeof *t);
-	vrange_set_refill(p, npages * ps, refill, NULL);
+	if (reclaim)
+		vrange_set_refill(p, npages * ps, refill, NULL);
 	for (size_t r = 0; r < reps; r++) {
 		unsigned char *q = p + (r % npages) * ps;
 		vrange_mark_volatile(q, ps, VRANGE_OPTIMISTIC);
-		madvise(q, ps, MADV_PAGEOUT);
+		if (reclaim)
+			madvise(q, ps, MADV_PAGEOUT);
 		double t0 = now_ns();
 		volatile unsigned char c = *q;
 		(void)c;
 		t[r] = now_ns() - t0;
 		vrange_mark_nonvolatile(q, ps, NULL);
 	}
-	vrange_set_refill(p, npages * ps, NULL, NULL);
-	double m = median(t, reps);
-	free(t);
-	return m;
-}
-
-/* First touch of a page that survived, marked each time (no reclaim). */
-static double bench_touch(unsigned char *p, size_t npages, size_t reps)
-{
-	double *t = calloc(reps, sizeof *t);
-	for (size_t r = 0; r < reps; r++) {
-		unsigned char *q = p + (r % npages) * ps;
-		vrange_mark_volatile(q, ps, VRANGE_OPTIMISTIC);
-		double t0 = now_ns();
-		volatile unsigned char c = *q;
-		(void)c;
-		t[r] = now_ns() - t0;
-		vrange_mark_nonvolatile(q, ps, NULL);
-	}
+	if (reclaim)
+		vrange_set_refill(p, npages * ps, NULL, NULL);
 	double m = median(t, reps);
 	free(t);
 	return m;
@@ -146,12 +135,12 @@ int main(int argc, char **argv)
 	printf("libvrange bench_opt: backend %s, page %zu bytes; medians\n", vrange_backend(), ps);
 
 	size_t reps = quick ? 2000 : 20000;
-	double f = bench_refill(p, 256, reps);
+	double f = bench_first_touch(p, 256, reps, true);
 	printf("\nrefill fault (reclaimed page touched, callback fills it): %.2f us per page\n", f / 1000);
 	if (strcmp(vrange_backend(), "eager") == 0) {
 		printf("first touch of a surviving page: none survive with eager\n");
 	} else {
-		double t = bench_touch(p, 256, reps);
+		double t = bench_first_touch(p, 256, reps, false);
 		printf("first touch of a surviving page:                          %.2f us per page%s\n",
 		       t / 1000, strcmp(vrange_backend(), "uffd") == 0 ? " (no fault)"
 		       : " (PROT_NONE fault, restored)");
