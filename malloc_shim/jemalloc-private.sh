@@ -16,13 +16,14 @@
 #
 # ALIASES: functions the preload exports as jemalloc's own, at the same
 # address under a second, global name: malloc is je_malloc itself, not a
-# wrapper that jumps to it (shim.c says why).
+# wrapper that jumps to it (shim.c says why); so is glibc's other name for
+# it, __libc_malloc.
 #
 # It fails, rather than link something unexpected, if a new name would clash
 # with one jemalloc already defines, or if the result defines a global that
 # is not in the list (a newer jemalloc with a new entry point).
 set -eu
-ALIASES="malloc:je_malloc"
+ALIASES="malloc:je_malloc __libc_malloc:je_malloc"
 ar=$1 ld=$2 objcopy=$3 nm=$4 pic=$5 redefine=$6 out=$7
 dir=$out.d
 rm -rf "$dir" "$out"

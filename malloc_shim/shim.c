@@ -5,7 +5,8 @@
  * Entry points (exported): free, calloc, realloc, reallocarray, memalign,
  * posix_memalign, aligned_alloc, valloc, pvalloc, malloc_usable_size,
  * free_sized, free_aligned_sized, mallinfo, mallinfo2, malloc_trim,
- * malloc_stats, mallopt; malloc is jemalloc's (below). Hidden
+ * malloc_stats, malloc_info, mallopt, and glibc's __libc_* names for
+ * them and cfree; malloc (and __libc_malloc) is jemalloc's (below). Hidden
  * helpers for the C++ operators (cxx.cc): vr_shim_alloc; the free paths,
  * vr_shim_free and vr_shim_free_sized, are inline in shim.h, and
  * vr_free_work_slow.
@@ -404,6 +405,91 @@ VR_EXPORT int mallopt(int param, int value)
 	 * waking glibc's allocator. */
 	return 1;
 }
+
+/* Arena i's figure NAME ("mapped", "pdirty", ...), from a refreshed epoch;
+ * 0 if jemalloc does not know it. */
+static size_t arena_stat(unsigned i, const char *name)
+{
+	char full[96];
+	snprintf(full, sizeof full, "stats.arenas.%u.%s", i, name);
+	return stat_size(full);
+}
+
+VR_EXPORT int malloc_info(int options, FILE *fp)
+{
+	/* glibc's XML, so that tools that parse it still find their numbers,
+	 * with one <heap> per jemalloc arena. glibc's terms in jemalloc's:
+	 * "rest" (free chunks) = dirty and muzzy pages, freed by the program
+	 * and not yet purged; system and aspace = what the arena mapped.
+	 * jemalloc has no fastbins and no mmapped-chunk class: those totals
+	 * are zero, as are the per-size free lists (<sizes>). */
+	if (options != 0) {
+		/* The manual's contract: -1 and errno. glibc 2.36 itself
+		 * returns EINVAL and leaves errno alone; a caller that tests
+		 * for non-zero sees the failure either way. */
+		errno = EINVAL;
+		return -1;
+	}
+	int saved = errno;
+	stats_refresh();
+	size_t ps = page_size(), free_total = 0;
+	unsigned narenas = 0;
+	size_t len = sizeof narenas;
+	je_mallctl("arenas.narenas", &narenas, &len, NULL, 0);
+	fputs("<malloc version=\"1\">\n", fp);
+	for (unsigned i = 0; i < narenas; i++) {
+		char name[64];
+		bool init = false;
+		len = sizeof init;
+		snprintf(name, sizeof name, "arena.%u.initialized", i);
+		if (je_mallctl(name, &init, &len, NULL, 0) != 0 || !init)
+			continue;
+		size_t mapped = arena_stat(i, "mapped");
+		size_t rest = (arena_stat(i, "pdirty") + arena_stat(i, "pmuzzy")) * ps;
+		free_total += rest;
+		fprintf(fp, "<heap nr=\"%u\">\n<sizes>\n</sizes>\n"
+		        "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+		        "<total type=\"rest\" count=\"%d\" size=\"%zu\"/>\n"
+		        "<system type=\"current\" size=\"%zu\"/>\n"
+		        "<system type=\"max\" size=\"%zu\"/>\n"
+		        "<aspace type=\"total\" size=\"%zu\"/>\n"
+		        "<aspace type=\"mprotect\" size=\"%zu\"/>\n</heap>\n",
+		        i, rest ? 1 : 0, rest, mapped, mapped, mapped, mapped);
+	}
+	size_t mapped = stat_size("stats.mapped");
+	fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+	        "<total type=\"rest\" count=\"%d\" size=\"%zu\"/>\n"
+	        "<total type=\"mmap\" count=\"0\" size=\"0\"/>\n"
+	        "<system type=\"current\" size=\"%zu\"/>\n"
+	        "<system type=\"max\" size=\"%zu\"/>\n"
+	        "<aspace type=\"total\" size=\"%zu\"/>\n"
+	        "<aspace type=\"mprotect\" size=\"%zu\"/>\n</malloc>\n",
+	        free_total ? 1 : 0, free_total, mapped, mapped, mapped, mapped);
+	errno = saved;
+	return 0;
+}
+
+/*
+ * glibc's other names for its allocator, public since GLIBC_2.2.5: a
+ * program (or a malloc-debugging library) that calls __libc_malloc or
+ * __libc_free directly would otherwise reach glibc's heap and hand its
+ * blocks to jemalloc, or the reverse. glibc never calls them through its
+ * PLT, so interposing them changes only such callers. __libc_malloc is
+ * jemalloc's malloc itself (jemalloc-private.sh); cfree is the old name of
+ * free that binaries built against glibc before 2.26 may still call.
+ */
+VR_EXPORT void __libc_free(void *p) __attribute__((alias("free"), copy(free)));
+VR_EXPORT void cfree(void *p) __attribute__((alias("free"), copy(free)));
+VR_EXPORT void *__libc_calloc(size_t nmemb, size_t size) __attribute__((alias("calloc"), copy(calloc)));
+VR_EXPORT void *__libc_realloc(void *p, size_t n) __attribute__((alias("realloc"), copy(realloc)));
+VR_EXPORT void *__libc_memalign(size_t align, size_t n) __attribute__((alias("memalign"), copy(memalign)));
+VR_EXPORT void *__libc_valloc(size_t n) __attribute__((alias("valloc"), copy(valloc)));
+VR_EXPORT void *__libc_pvalloc(size_t n) __attribute__((alias("pvalloc"), copy(pvalloc)));
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+VR_EXPORT struct mallinfo __libc_mallinfo(void) __attribute__((alias("mallinfo"), copy(mallinfo)));
+#pragma GCC diagnostic pop
+VR_EXPORT int __libc_mallopt(int param, int value) __attribute__((alias("mallopt"), copy(mallopt)));
 
 __attribute__((constructor))
 static void shim_constructor(void)

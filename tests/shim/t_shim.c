@@ -49,8 +49,10 @@ static void test_binding(void)
 		"free", "calloc", "realloc", "reallocarray", "memalign",
 		"posix_memalign", "aligned_alloc", "valloc", "pvalloc",
 		"malloc_usable_size", "free_sized", "free_aligned_sized",
-		"mallinfo2", "malloc_trim", "malloc_stats", "_Znwm", "_ZdlPv",
-		"mallctl", "mallctlbymib",
+		"mallinfo2", "malloc_trim", "malloc_stats", "malloc_info", "_Znwm",
+		"_ZdlPv", "mallctl", "mallctlbymib", "__libc_malloc", "__libc_free",
+		"__libc_calloc", "__libc_realloc", "__libc_memalign", "__libc_valloc",
+		"__libc_pvalloc", "__libc_mallinfo", "__libc_mallopt", "cfree",
 	};
 	int all = 1;
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -248,6 +250,101 @@ static void test_introspection(void)
 	buf[n] = '\0';
 	fclose(tmp);
 	tap_ok(strstr(buf, "in use bytes") != NULL, "malloc_stats prints glibc's summary");
+}
+
+/* The totals' <system type="current"> of malloc_info's XML (the last one:
+ * each heap has its own before them); 0 if absent. */
+static size_t info_system_current(const char *xml)
+{
+	const char *key = "<system type=\"current\" size=\"", *last = NULL;
+	for (const char *q = strstr(xml, key); q; q = strstr(q + 1, key))
+		last = q;
+	return last ? (size_t)strtoull(last + strlen(key), NULL, 10) : 0;
+}
+
+static void test_malloc_info(void)
+{
+	char *xml = NULL;
+	size_t len = 0;
+	void *p = malloc(opaque(10u << 20));
+	memset(p, 5, 10u << 20);
+	FILE *ms = open_memstream(&xml, &len);
+	errno = 1234;
+	int r = malloc_info(0, ms);
+	int e = errno;
+	fclose(ms);
+	free(p);
+	tap_ok(r == 0 && e == 1234, "malloc_info(0) succeeds, errno untouched (%d, %d)", r, e);
+	tap_ok(xml && strncmp(xml, "<malloc version=\"1\">\n", 20) == 0 &&
+	       len > 10 && strcmp(xml + len - 10, "</malloc>\n") == 0,
+	       "malloc_info writes glibc's <malloc version=\"1\"> document");
+	tap_ok(xml && strstr(xml, "<heap nr=\"0\">") != NULL,
+	       "malloc_info has a <heap> for jemalloc's arena 0");
+	size_t cur = xml ? info_system_current(xml) : 0;
+	tap_ok(cur >= (10u << 20),
+	       "malloc_info's system size counts a live 10 MiB block (%zu)", cur);
+	free(xml);
+
+	xml = NULL;
+	ms = open_memstream(&xml, &len);
+	errno = 0;
+	r = malloc_info(1, ms);
+	e = errno;
+	fclose(ms);
+	tap_ok(r == -1 && e == EINVAL && len == 0,
+	       "malloc_info(1) is EINVAL and writes nothing (%d, %s, %zu bytes)",
+	       r, strerror(e), len);
+	free(xml);
+}
+
+/* glibc's __libc_* names: declared here as a program written against
+ * glibc declares them (they are public, GLIBC_2.2.5), and bound at run time
+ * to the preload's, so each block is jemalloc's and crosses freely between
+ * the two names. */
+extern void *__libc_malloc(size_t n);
+extern void __libc_free(void *p);
+extern void *__libc_calloc(size_t nmemb, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void *__libc_memalign(size_t align, size_t n);
+extern void *__libc_valloc(size_t n);
+extern void *__libc_pvalloc(size_t n);
+
+static void test_libc_names(void)
+{
+	char *a = __libc_malloc(opaque(100));
+	tap_ok(a && st_is_jemalloc(a), "__libc_malloc's block is jemalloc's");
+	strcpy(a, "abc");
+	char *b = __libc_realloc(a, opaque(5000));
+	tap_ok(b && st_is_jemalloc(b) && strcmp(b, "abc") == 0,
+	       "__libc_realloc moves it within jemalloc, contents kept");
+	free(b);
+	unsigned char *c = __libc_calloc(opaque(1000), 3);
+	int zero = c != NULL;
+	for (size_t i = 0; c && i < 3000; i++)
+		zero &= c[i] == 0;
+	tap_ok(zero && st_is_jemalloc(c), "__libc_calloc's block is jemalloc's and zero");
+	__libc_free(c);
+	void *d = __libc_memalign(256, opaque(10));
+	void *v = __libc_valloc(opaque(10));
+	void *pv = __libc_pvalloc(opaque(10));
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	tap_ok(d && (uintptr_t)d % 256 == 0 && v && (uintptr_t)v % ps == 0 && pv &&
+	       (uintptr_t)pv % ps == 0 && malloc_usable_size(pv) >= ps &&
+	       st_is_jemalloc(d) && st_is_jemalloc(v) && st_is_jemalloc(pv),
+	       "__libc_memalign, __libc_valloc and __libc_pvalloc: aligned jemalloc blocks");
+	__libc_free(d);
+	__libc_free(v);
+	free(pv);
+	/* cfree: a compatibility symbol only (no program can link it any
+	 * more), so reached as an old binary's lookup would reach it. */
+	void (*cf)(void *) = (void (*)(void *))(uintptr_t)dlsym(RTLD_DEFAULT, "cfree");
+	void *e = malloc(opaque(64));
+	tap_ok(cf != NULL, "cfree is there");
+	if (cf)
+		cf(e);
+	else
+		free(e);
+	tap_is(st_has_brk_heap(), 0, "glibc's malloc never ran: no [heap] mapping");
 }
 
 /* Allocations made inside libc and the dynamic linker. */
@@ -1048,6 +1145,8 @@ int main(int argc, char **argv)
 	test_realloc();
 	test_aligned();
 	test_introspection();
+	test_malloc_info();
+	test_libc_names();
 	test_libc_internal();
 	test_threads();
 	test_fork();
