@@ -129,7 +129,7 @@ check-realapps: malloc_shim/libvrange_preload.la tests/shim/t_shim_cxx-preload
 # --- bench-shim: allocators compared under LD_PRELOAD (bench/) --------------
 # bench/bench_shim links only libc; bench/bench_shim.sh runs its workloads
 # without preload (glibc), under stock libjemalloc.so.2 and under the shim,
-# medians of BENCH_RUNS (5) interleaved runs, and prints a table with the
+# medians of BENCH_RUNS (11) interleaved runs, and prints a table with the
 # targets of issue 4. A check program so that every `make check` (and
 # distcheck, with -Werror) builds it; `make bench-shim` runs it.
 check_PROGRAMS += bench/bench_shim
