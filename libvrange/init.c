@@ -40,7 +40,10 @@ static const vr_backend_t *const candidates[] = {
 
 static const char *env(const char *name)
 {
-	return getenv(name);
+	/* Also right in a preinit_array function (vr_getenv). vr_options_read
+	 * parses each value before it asks for the next: one buffer serves. */
+	static char value[256];
+	return vr_getenv(name, value, sizeof value);
 }
 
 static void make_cookie(void)

@@ -6,9 +6,12 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "glue.h"
 #include "log.h"
 #include "options.h"
 
@@ -120,6 +123,63 @@ int vr_options_read(const char *(*getenv_fn)(const char *name))
 		}
 	}
 	return rejected;
+}
+
+const char *vr_env_from_fd(int fd, const char *name, char *buf, size_t len)
+{
+	/* One pass over the stream; at = bytes of the current entry seen,
+	 * alive = they are "name=" so far (or its value). */
+	size_t nlen = strlen(name), at = 0, out = 0;
+	bool alive = true;
+	char chunk[512];
+	for (;;) {
+		ssize_t got = vr_read(fd, chunk, sizeof chunk);
+		if (got == -EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		for (ssize_t i = 0; i < got; i++) {
+			char c = chunk[i];
+			if (c == '\0') {
+				if (alive && at > nlen) {
+					buf[out] = '\0';
+					return buf;
+				}
+				at = 0;
+				out = 0;
+				alive = true;
+				continue;
+			}
+			if (alive) {
+				if (at < nlen)
+					alive = c == name[at];
+				else if (at == nlen)
+					alive = c == '=';
+				else if (out + 1 < len)
+					buf[out++] = c;
+			}
+			at++;
+		}
+	}
+	/* The last entry may lack its NUL. */
+	if (alive && at > nlen) {
+		buf[out] = '\0';
+		return buf;
+	}
+	return NULL;
+}
+
+const char *vr_getenv(const char *name, char *buf, size_t len)
+{
+	extern char **environ;
+	if (__atomic_load_n(&environ, __ATOMIC_RELAXED))
+		return getenv(name);
+	int fd = vr_open_ro("/proc/self/environ");
+	if (fd < 0)
+		return NULL;
+	const char *v = vr_env_from_fd(fd, name, buf, len);
+	vr_close(fd);
+	return v;
 }
 
 size_t vr_options_describe(char *buf, size_t len)

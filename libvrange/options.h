@@ -31,6 +31,27 @@ extern bool opt_syscall_compat;
  */
 int vr_options_read(const char *(*getenv_fn)(const char *name));
 
+/*
+ * The value of name in a list of "NAME=value" entries, each ended by a NUL
+ * byte (the format of /proc/<pid>/environ), read from fd to its end or to
+ * the entry: copied into buf (len >= 1 bytes; a longer value is cut to
+ * len - 1 bytes). NULL if the list has no such entry or reading fails.
+ * Allocates nothing and calls no libc function: it serves before libc is
+ * initialised.
+ */
+const char *vr_env_from_fd(int fd, const char *name, char *buf, size_t len);
+
+/*
+ * getenv(name), or, while libc's environ is NULL, name's value in the
+ * environment the process started with (/proc/self/environ), copied into
+ * buf. environ is NULL in a program's preinit_array functions, which run
+ * before libc's initialiser sets it: there getenv finds nothing, and
+ * options read by a first call from such a function would be lost. (It is
+ * also NULL after clearenv(); only start-up reads options, and the
+ * environment the process was started with is then still what its user set.)
+ */
+const char *vr_getenv(const char *name, char *buf, size_t len);
+
 /* Resets every option to its default (tests). */
 void vr_options_reset(void);
 
