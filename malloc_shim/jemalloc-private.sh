@@ -12,7 +12,8 @@
 # Kept: malloc_conf and malloc_message, jemalloc's documented data, which it
 # reads through the GOT, so that an application's definition still wins.
 # REDEFINE also renames jemalloc's calls to libc functions (mmap becomes
-# vr_je_mmap), which the shim then defines.
+# vr_je_mmap, secure_getenv vr_je_secure_getenv), which the shim then
+# defines.
 #
 # ALIASES: functions the preload exports as jemalloc's own, at the same
 # address under a second, global name: malloc is je_malloc itself, not a

@@ -24,6 +24,7 @@ malloc_shim_libvrange_preload_la_SOURCES = \
 	malloc_shim/cxx.cc \
 	malloc_shim/jemalloc_private.h \
 	malloc_shim/jemalloc_api.c \
+	malloc_shim/jemalloc_env.c \
 	malloc_shim/jemalloc_prof.c
 malloc_shim_libvrange_preload_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden -fno-builtin \
 	$(JEMALLOC_CFLAGS) $(URCU_BP_CFLAGS)
@@ -70,7 +71,7 @@ CLEANFILES += malloc_shim/jemalloc_private.lo malloc_shim/.libs/jemalloc_private
 # malloc_shim/.libs/). The plugin is a libtool module that t_shim_cxx
 # dlopens.
 SHIM_TESTS = tests/shim/t_shim tests/shim/t_shim_cxx tests/shim/t_purgeable \
-	tests/shim/t_compat
+	tests/shim/t_compat tests/shim/t_early
 SHIM_STUBS = $(SHIM_TESTS:=-preload)
 # The same purgeable-heap test linked with -lvrange_preload, run without
 # LD_PRELOAD (its stub gets an empty preload).
@@ -85,7 +86,7 @@ SHIM_SKIP =
 endif
 
 check_PROGRAMS += $(SHIM_TESTS) $(SHIM_LINKED_TESTS)
-check_LTLIBRARIES = tests/shim/plugin.la
+check_LTLIBRARIES = tests/shim/plugin.la tests/shim/early.la
 check_SCRIPTS += $(SHIM_STUBS) $(SHIM_LINKED_STUBS)
 TESTS += $(SHIM_STUBS) $(SHIM_LINKED_STUBS)
 CLEANFILES += $(SHIM_STUBS) $(SHIM_LINKED_STUBS)
@@ -106,13 +107,23 @@ tests_shim_t_purgeable_linked_CFLAGS = $(AM_CFLAGS) -fno-builtin
 tests_shim_t_purgeable_linked_LDADD = malloc_shim/libvrange_preload.la -ldl -lpthread
 tests_shim_t_compat_SOURCES = tests/shim/t_compat.c tests/shim/shimtest.h tests/tap.h tests/testutil.h
 tests_shim_t_compat_LDADD = -ldl -lpthread
+tests_shim_t_early_SOURCES = tests/shim/t_early.c tests/shim/early.h tests/shim/shimtest.h \
+	tests/tap.h tests/testutil.h
+tests_shim_t_early_CFLAGS = $(AM_CFLAGS) -fno-builtin
+tests_shim_t_early_LDADD = -ldl -lpthread
+# early.so: preloaded beside the shim by t_early, found next to plugin.so.
+tests_shim_early_la_SOURCES = tests/shim/early.c tests/shim/early.h
+tests_shim_early_la_CFLAGS = $(AM_CFLAGS) -fno-builtin
+tests_shim_early_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_shim_early_la_LIBADD = -lpthread
 tests_shim_plugin_la_SOURCES = tests/shim/plugin.cc
 tests_shim_plugin_la_CXXFLAGS = $(SHIM_CXX_WARN) -fno-builtin
 # -rpath makes libtool build a shared object although nothing installs it.
 tests_shim_plugin_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 
 # The .so must exist before a stub can be run: depend on the .la.
-%-preload: %$(EXEEXT) malloc_shim/libvrange_preload.la tests/shim/plugin.la $(top_srcdir)/tests/shim/preload-stub.sh
+%-preload: %$(EXEEXT) malloc_shim/libvrange_preload.la tests/shim/plugin.la tests/shim/early.la \
+		$(top_srcdir)/tests/shim/preload-stub.sh
 	$(AM_V_GEN)$(SHELL) $(top_srcdir)/tests/shim/preload-stub.sh '$(SHIM_SO)' \
 		$(*F)$(EXEEXT) '$(SHIM_PLUGIN)' '$(SHIM_SKIP)' > $@ && chmod +x $@
 

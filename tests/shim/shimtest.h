@@ -135,4 +135,61 @@ static int st_has_brk_heap(void)
 	return found;
 }
 
+/*
+ * Runs the test program self again with the argument mode, in a child,
+ * after setting each of the n environment variables names[i] to values[i]
+ * (or unsetting it: NULL). Returns the child's exit status, or -1 if it died
+ * or could not be executed (said with tap_diag).
+ */
+__attribute__((unused))
+static int st_run_mode(const char *self, const char *mode, int n,
+                       const char *const *names, const char *const *values)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < n; i++) {
+			if (values[i])
+				setenv(names[i], values[i], 1);
+			else
+				unsetenv(names[i]);
+		}
+		execl(self, self, mode, (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) == 127) {
+		tap_diag("%s mode: wait status %#x", mode, st);
+		return -1;
+	}
+	return WEXITSTATUS(st);
+}
+
+/* The same with one variable set. */
+__attribute__((unused))
+static int st_run_self(const char *self, const char *mode, const char *name,
+                       const char *value)
+{
+	return st_run_mode(self, mode, 1, &name, &value);
+}
+
+/* Does the calling thread's arena carry the shim's hooks (the same hooks as
+ * arena 0, which start-up hooked)? */
+__attribute__((unused))
+static int st_own_arena_hooked(void)
+{
+	unsigned ar = 0;
+	size_t l = sizeof ar;
+	st_mallctl("thread.arena", &ar, &l, NULL, 0);
+	char name[64];
+	void *mine = NULL, *a0 = NULL;
+	snprintf(name, sizeof name, "arena.%u.extent_hooks", ar);
+	l = sizeof mine;
+	st_mallctl(name, &mine, &l, NULL, 0);
+	l = sizeof a0;
+	st_mallctl("arena.0.extent_hooks", &a0, &l, NULL, 0);
+	return mine && mine == a0;
+}
+
 #endif /* VRANGE_TESTS_SHIMTEST_H */

@@ -402,23 +402,6 @@ static void test_libc_internal(void)
 #define NTHREADS 8
 #define NSLOTS 256
 
-/* Does the calling thread's arena carry the shim's hooks (the same hooks as
- * arena 0, which start-up hooked)? */
-static bool own_arena_hooked(void)
-{
-	unsigned ar = 0;
-	size_t l = sizeof ar;
-	st_mallctl("thread.arena", &ar, &l, NULL, 0);
-	char name[64];
-	void *mine = NULL, *a0 = NULL;
-	snprintf(name, sizeof name, "arena.%u.extent_hooks", ar);
-	l = sizeof mine;
-	st_mallctl(name, &mine, &l, NULL, 0);
-	l = sizeof a0;
-	st_mallctl("arena.0.extent_hooks", &a0, &l, NULL, 0);
-	return mine && mine == a0;
-}
-
 static void *churn(void *arg)
 {
 	unsigned seed = (unsigned)(uintptr_t)arg;
@@ -457,7 +440,7 @@ static void *churn(void *arg)
 	}
 	for (unsigned i = 0; i < NSLOTS; i++)
 		free(slot[i]);
-	if (!own_arena_hooked())
+	if (!st_own_arena_hooked())
 		bad += 1000000;
 	return (void *)bad;
 }
@@ -475,7 +458,7 @@ static void *malloc_only(void *arg)
 		for (int i = 0; i < 64; i++)
 			free(p[i]);
 	}
-	return (void *)(uintptr_t)!own_arena_hooked();
+	return (void *)(uintptr_t)!st_own_arena_hooked();
 }
 
 static void test_threads(void)
@@ -580,27 +563,9 @@ static void test_fork(void)
  */
 static int run_mode(const char *self, const char *mode, const char *decay, const char *conf)
 {
-	pid_t pid = fork();
-	if (pid == 0) {
-		if (decay)
-			setenv("VRANGE_FREE_DECAY_MS", decay, 1);
-		else
-			unsetenv("VRANGE_FREE_DECAY_MS");
-		if (conf)
-			setenv("MALLOC_CONF", conf, 1);
-		else
-			unsetenv("MALLOC_CONF");
-		execl(self, self, mode, (char *)NULL);
-		_exit(127);
-	}
-	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) == 127) {
-		tap_diag("%s mode: wait status %#x", mode, st);
-		return -1;
-	}
-	return WEXITSTATUS(st);
+	static const char *const names[] = { "VRANGE_FREE_DECAY_MS", "MALLOC_CONF" };
+	const char *const values[] = { decay, conf };
+	return st_run_mode(self, mode, 2, names, values);
 }
 
 /* --- MADV_FREE of freed extents (lazy mode: VRANGE_FREE_DECAY_MS=0) ------ */
