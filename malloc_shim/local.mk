@@ -36,8 +36,14 @@ malloc_shim_libvrange_preload_la_LIBADD = libvrange/libvrange_core.la \
 # -avoid-version: LD_PRELOAD names the file, so it is libvrange_preload.so.
 # The version script keeps jemalloc's renamed entry points (je_*) out of the
 # dynamic symbol table: jemalloc defines them with default visibility.
+# -z nodlopen: dlopen refuses the library. Loaded into a running process it
+# would not be the allocator of the blocks already handed out, and with
+# RTLD_GLOBAL later lookups of malloc but not of free could bind to it.
+# (Without the flag, ld.so happened to refuse it too, for want of static
+# TLS for jemalloc's initial-exec variables, but a larger
+# glibc.rtld.optional_static_tls tunable would have let it in.)
 malloc_shim_libvrange_preload_la_LDFLAGS = $(AM_LDFLAGS) -avoid-version -Wl,-z,defs \
-	-Wl,--version-script=$(srcdir)/malloc_shim/preload.map
+	-Wl,-z,nodlopen -Wl,--version-script=$(srcdir)/malloc_shim/preload.map
 EXTRA_malloc_shim_libvrange_preload_la_DEPENDENCIES = $(srcdir)/malloc_shim/preload.map
 # The C linker: the C++ one would add DT_NEEDED entries for libstdc++, libm
 # and libgcc_s, which cxx.cc does not need and every C program would map.

@@ -1,5 +1,6 @@
 /*
- * t_early.c - allocation before libvrange_preload.so is initialised. A
+ * t_early.c - how libvrange_preload.so enters a process: allocation before
+ * it is initialised, and no way in after start-up. A
  * program's preinit_array functions run before any library's constructor,
  * the shim's included, and a library preloaded beside the shim may have its
  * constructor run first (early.c); all of them may allocate, start threads
@@ -14,7 +15,8 @@
  *
  * Modes (the test re-executes itself): "preloaded" with early.so in
  * LD_PRELOAD after or before the shim, "decay" with VRANGE_FREE_DECAY_MS=0,
- * "conf" with MALLOC_CONF=narenas:3.
+ * "conf" with MALLOC_CONF=narenas:3; and "dlopen", without the preload, to
+ * check that a running process cannot load it.
  * A child reports failures as bits of its exit status.
  */
 #define _GNU_SOURCE
@@ -140,6 +142,43 @@ static int conf_mode(void)
 	return n == 3 ? 0 : 2;
 }
 
+/* Without the preload: dlopen of libvrange_preload.so (VRANGE_TEST_SHIM)
+ * is refused with ld.so's message, and the process goes on with its own
+ * allocator. Bits: 1 it loaded, 2 another error, 4 malloc broke. */
+static int dlopen_mode(void)
+{
+	const char *so = getenv("VRANGE_TEST_SHIM");
+	if (!so)
+		return 8;
+	int fail = 0;
+	void *h = dlopen(so, RTLD_NOW | RTLD_GLOBAL);
+	const char *err = h ? "" : dlerror();
+	if (h)
+		fail |= 1;
+	else if (!err || !strstr(err, "cannot be dlopen()ed"))
+		fail |= 2;
+	char *s = strdup("after the refused dlopen");
+	if (!s || strcmp(s, "after the refused dlopen") != 0)
+		fail |= 4;
+	free(s);
+	return fail;
+}
+
+static void test_dlopen(const char *self)
+{
+	/* The preload is the first word of LD_PRELOAD (the wrapper's). */
+	char *lp = strdup(getenv("LD_PRELOAD")), *sp = strchr(lp, ' ');
+	if (sp)
+		*sp = '\0';
+	static const char *const names[] = { "LD_PRELOAD", "VRANGE_TEST_SHIM" };
+	const char *const values[] = { NULL, lp };
+	int code = st_run_mode(self, "dlopen", 2, names, values);
+	tap_ok(code >= 0 && !(code & 11), "dlopen of the preload into a running process "
+	       "is refused: \"cannot be dlopen()ed\" (%d)", code);
+	tap_ok(code >= 0 && !(code & 4), "... and the process goes on with its allocator");
+	free(lp);
+}
+
 /* early.so: beside t_early's C++ plugin (the wrapper names the plugin). */
 static char *early_so_path(void)
 {
@@ -176,6 +215,8 @@ static void test_preloaded(const char *self, const char *early, bool after)
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "dlopen") == 0)
+		return dlopen_mode();
 	st_require_preload();
 	if (argc > 1 && strcmp(argv[1], "preloaded") == 0)
 		return preloaded_mode();
@@ -217,6 +258,7 @@ int main(int argc, char **argv)
 	}
 	test_preloaded("/proc/self/exe", early, true);
 	test_preloaded("/proc/self/exe", early, false);
+	test_dlopen("/proc/self/exe");
 	free(early);
 	tap_done();
 }
