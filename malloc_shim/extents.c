@@ -26,8 +26,9 @@
  * Because every forced purge falls back to a lazy one, muzzy_decay_ms does
  * not need to be raised for MADV_FREE to happen: the dirty decay alone
  * decides when freed pages become reclaimable. VRANGE_FREE_DECAY_MS sets it
- * (jemalloc's dirty_decay_ms, default 1000; 0 = at once) unless MALLOC_CONF
- * names dirty_decay_ms itself: the user's jemalloc options win.
+ * (jemalloc's dirty_decay_ms, default 1000; 0 = at once) unless the user's
+ * jemalloc configuration names dirty_decay_ms itself (MALLOC_CONF, the
+ * program's malloc_conf, /etc/malloc.conf): the user's jemalloc options win.
  * For freed extents no purge cookie is needed: jemalloc never asks whether
  * their contents survived, so the hooks call madvise directly and never
  * touch the registry of volatile ranges.
@@ -520,8 +521,7 @@ void vr_ext_configure(void)
 	/* VRANGE_FREE_DECAY_MS, read with every other option (options.c). */
 	vr_init();
 	long ms = opt_free_decay_ms;
-	const char *mc = getenv("MALLOC_CONF");
-	if (!(mc && strstr(mc, "dirty_decay_ms"))) {
+	if (!vr_je_user_sets("dirty_decay_ms")) {
 		ssize_t d = (ssize_t)ms;
 		/* The default for arenas created from now on... */
 		je_mallctl("arenas.dirty_decay_ms", NULL, NULL, &d, sizeof d);

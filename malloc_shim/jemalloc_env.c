@@ -1,5 +1,6 @@
 /*
- * jemalloc_env.c - the environment as the private jemalloc reads it.
+ * jemalloc_env.c - the environment and configuration as the private
+ * jemalloc reads them.
  *
  * jemalloc reads MALLOC_CONF with secure_getenv when it initialises, on the
  * first allocation of the process. That may come from a preinit_array
@@ -11,10 +12,19 @@
  */
 #include "internal.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/auxv.h>
+#include <unistd.h>
 
 #include "options.h"
+#include "shim.h"
+
+/* jemalloc's configuration string of the program, if it defines one (and
+ * exports it: linked against jemalloc, or with -rdynamic); else jemalloc's
+ * own empty default. Read, as jemalloc reads it, through the GOT. */
+extern const char *malloc_conf __attribute__((visibility("default")));
 
 /* Hidden (-fvisibility=hidden), called only by the private jemalloc. */
 char *vr_je_secure_getenv(const char *name);
@@ -32,4 +42,32 @@ char *vr_je_secure_getenv(const char *name)
 	 * reads only MALLOC_CONF, once. */
 	static char value[4096];
 	return (char *)vr_getenv(name, value, sizeof value);
+}
+
+/* Does conf, jemalloc's "key:value,key:value" syntax, have the key opt? */
+static bool conf_has(const char *conf, const char *opt)
+{
+	size_t n = strlen(opt);
+	for (const char *k = conf; k && *k; k = strchr(k, ',') ? strchr(k, ',') + 1 : NULL)
+		if (strncmp(k, opt, n) == 0 && k[n] == ':')
+			return true;
+	return false;
+}
+
+bool vr_je_user_sets(const char *opt)
+{
+	/* jemalloc's sources, in its order: the program's malloc_conf, the
+	 * name /etc/malloc.conf links to, MALLOC_CONF. (Its fourth,
+	 * malloc_conf_2_conf_harder, is renamed with the rest of jemalloc's
+	 * globals: no program can set it here.) */
+	if (conf_has(malloc_conf, opt))
+		return true;
+	char link[256];
+	ssize_t n = readlink("/etc/malloc.conf", link, sizeof link - 1);
+	if (n > 0) {
+		link[n] = '\0';
+		if (conf_has(link, opt))
+			return true;
+	}
+	return conf_has(vr_je_secure_getenv("MALLOC_CONF"), opt);
 }

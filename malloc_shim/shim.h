@@ -67,6 +67,10 @@ void vr_ext_init(void);
  * environment is surely readable). */
 void vr_ext_configure(void);
 
+/* Does the user set jemalloc's option opt ("dirty_decay_ms") in any of the
+ * places jemalloc reads its configuration from (jemalloc_env.c)? */
+bool vr_je_user_sets(const char *opt);
+
 /*
  * malloc_trim: while the calling thread is between begin and end, forced
  * purges are not refused, so that the pages really leave the process

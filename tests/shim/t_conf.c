@@ -1,0 +1,87 @@
+/*
+ * t_conf.c - jemalloc's configuration under the shim. The program's own
+ * malloc_conf (exported: this test links with -rdynamic, as linking against
+ * jemalloc would) reaches the shim's jemalloc, and VRANGE_FREE_DECAY_MS
+ * never overrides a dirty_decay_ms the user set there or in MALLOC_CONF:
+ * the user's jemalloc options win.
+ *
+ * Mode "decay" (the test re-executes itself with a chosen environment)
+ * exits with the decay that the arenas got, or 250 if arena 0 and the
+ * default for new arenas disagree.
+ */
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "testutil.h"
+#include "shim/shimtest.h"
+
+/* jemalloc's documented way for a program to configure it. */
+const char *malloc_conf = "dirty_decay_ms:0,narenas:2";
+
+static ssize_t decay(const char *name)
+{
+	ssize_t d = -1;
+	size_t len = sizeof d;
+	if (st_mallctl(name, &d, &len, NULL, 0) != 0)
+		return -1;
+	return d;
+}
+
+static int decay_mode(void)
+{
+	ssize_t a0 = decay("arena.0.dirty_decay_ms");
+	ssize_t dflt = decay("arenas.dirty_decay_ms");
+	if (a0 != dflt || a0 < 0)
+		return 250;
+	return a0 > 200 ? 200 : (int)a0;
+}
+
+/* The arenas' decay in a child with VRANGE_FREE_DECAY_MS and MALLOC_CONF
+ * as given (NULL: unset). */
+static int child_decay(const char *vrange_decay, const char *conf)
+{
+	static const char *const names[] = { "VRANGE_FREE_DECAY_MS", "MALLOC_CONF" };
+	const char *const values[] = { vrange_decay, conf };
+	return st_run_mode("/proc/self/exe", "decay", 2, names, values);
+}
+
+int main(int argc, char **argv)
+{
+	st_require_preload();
+	if (argc > 1 && strcmp(argv[1], "decay") == 0)
+		return decay_mode();
+
+	unsigned n = 0;
+	size_t len = sizeof n;
+	st_mallctl("opt.narenas", &n, &len, NULL, 0);
+	tap_is(n, 2, "the program's malloc_conf reaches the shim's jemalloc (opt.narenas)");
+
+	int d = child_decay(NULL, NULL);
+	tap_is(d, 0, "its dirty_decay_ms:0 stands against VRANGE_FREE_DECAY_MS's default "
+	       "(1000), on arena 0 and for new arenas");
+	d = child_decay("5", NULL);
+	tap_is(d, 0, "... and against VRANGE_FREE_DECAY_MS=5");
+	d = child_decay("5", "dirty_decay_ms:7");
+	tap_is(d, 7, "MALLOC_CONF's dirty_decay_ms:7 comes after it, as in jemalloc");
+	d = child_decay("5", "narenas:2");
+	tap_is(d, 0, "a MALLOC_CONF without dirty_decay_ms leaves the program's in place");
+
+	/* The program's decay of 0 with the shim's hooks: freed 1 MiB blocks
+	 * become reclaimable (MADV_FREE) at once. */
+	uint64_t before = st_lazy_bytes();
+	void *p[16];
+	for (int i = 0; i < 16; i++) {
+		p[i] = malloc(1u << 20);
+		memset(p[i], 9, 1u << 20);
+	}
+	for (int i = 0; i < 16; i++)
+		free(p[i]);
+	uint64_t got = st_lazy_bytes() - before;
+	tap_ok(got >= (8u << 20), "with the program's decay of 0, freed blocks are "
+	       "MADV_FREE'd at once (%llu bytes)", (unsigned long long)got);
+	tap_done();
+}
