@@ -159,13 +159,18 @@ static uint64_t lazy_bytes, lazy_calls;
  */
 #define HUGE_ALIGN ((size_t)2 << 20)
 
+/* The huge-page advice of this file (above, and huge_advise_calloc) is
+ * given unless the user chose jemalloc's thp option: then jemalloc's own
+ * advice stands (thp:never must mean no huge pages). Set by do_init. */
+static bool thp_advice;
+
 static void *h_alloc(extent_hooks_t *h, void *addr, size_t size, size_t align,
                      bool *zero, bool *commit, unsigned ind)
 {
 	bool huge = ind == huge_ind && !addr && size >= HUGE_ALIGN;
 	void *p = dflt->alloc(dflt, addr, size, huge && align < HUGE_ALIGN ? HUGE_ALIGN : align,
 	                      zero, commit, ind);
-	if (p && huge)
+	if (p && huge && thp_advice)
 		vr_madvise((uintptr_t)p, size, MADV_HUGEPAGE); /* keeps errno */
 	return p;
 }
@@ -229,7 +234,7 @@ static bool h_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t of
 		huge_use(false);
 		uintptr_t a = ((uintptr_t)addr + off + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
 		uintptr_t e = ((uintptr_t)addr + off + len) & ~(HUGE_ALIGN - 1);
-		if (!zeroing && a < e)
+		if (!zeroing && a < e && thp_advice)
 			vr_madvise(a, e - a, MADV_HUGEPAGE); /* keeps errno */
 	}
 	if (!let || !dflt->purge_forced)
@@ -317,6 +322,7 @@ static bool do_init(void)
 
 	bool retain = false;
 	read_ctl("opt.retain", &retain, sizeof retain);
+	thp_advice = !vr_je_user_sets("thp");
 	/* A NULL member tells jemalloc the operation always opts out, which
 	 * spares it the attempt; keep the default's NULLs, and with
 	 * opt.retain (jemalloc's default on 64-bit Linux) dalloc always opts
@@ -471,6 +477,8 @@ static void huge_use(bool zeroed)
  */
 static void huge_advise_calloc(void *p, size_t n)
 {
+	if (!thp_advice)
+		return;
 	uintptr_t a = (uintptr_t)p & ~(HUGE_ALIGN - 1);
 	uintptr_t e = ((uintptr_t)p + n + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
 	vr_madvise(a, e - a, MADV_NOHUGEPAGE);

@@ -192,4 +192,32 @@ static int st_own_arena_hooked(void)
 	return mine && mine == a0;
 }
 
+/* Does the VmFlags line of the mapping that holds p contain flag ("hg":
+ * MADV_HUGEPAGE, "nh": MADV_NOHUGEPAGE)? */
+__attribute__((unused))
+static int st_vmflag(const void *p, const char *flag)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int in = 0, found = 0;
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		/* A mapping's header line; field lines ("AnonHugePages:")
+		 * never parse as two numbers joined by '-'. */
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			continue;
+		}
+		if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			char pat[8];
+			snprintf(pat, sizeof pat, " %s", flag);
+			found = strstr(line, pat) != NULL;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
 #endif /* VRANGE_TESTS_SHIMTEST_H */

@@ -2,12 +2,13 @@
  * t_conf.c - jemalloc's configuration under the shim. The program's own
  * malloc_conf (exported: this test links with -rdynamic, as linking against
  * jemalloc would) reaches the shim's jemalloc, and VRANGE_FREE_DECAY_MS
- * never overrides a dirty_decay_ms the user set there or in MALLOC_CONF:
- * the user's jemalloc options win.
+ * never overrides a dirty_decay_ms the user set there or in MALLOC_CONF,
+ * nor the shim's huge-page advice a thp option: the user's jemalloc options
+ * win.
  *
  * Mode "decay" (the test re-executes itself with a chosen environment)
  * exits with the decay that the arenas got, or 250 if arena 0 and the
- * default for new arenas disagree.
+ * default for new arenas disagree; mode "thp" checks huge blocks' advice.
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
@@ -40,6 +41,25 @@ static int decay_mode(void)
 	return a0 > 200 ? 200 : (int)a0;
 }
 
+/* MALLOC_CONF=thp:never: huge blocks (16 MiB, the huge arena), new or
+ * reused, never get the shim's MADV_HUGEPAGE (malloc'd ones would: see
+ * t_shim's huge mode). Exits 0, or 1 if one did. */
+static int thp_mode(void)
+{
+	int fail = 0;
+	void *p = NULL;
+	for (int i = 0; i < 6; i++) {
+		free(p);
+		p = malloc(16u << 20);
+		if (!p || st_vmflag((char *)p + (8u << 20), "hg"))
+			fail = 1;
+		if (p)
+			memset(p, 1, 16u << 20);
+	}
+	free(p);
+	return fail;
+}
+
 /* The arenas' decay in a child with VRANGE_FREE_DECAY_MS and MALLOC_CONF
  * as given (NULL: unset). */
 static int child_decay(const char *vrange_decay, const char *conf)
@@ -54,6 +74,8 @@ int main(int argc, char **argv)
 	st_require_preload();
 	if (argc > 1 && strcmp(argv[1], "decay") == 0)
 		return decay_mode();
+	if (argc > 1 && strcmp(argv[1], "thp") == 0)
+		return thp_mode();
 
 	unsigned n = 0;
 	size_t len = sizeof n;
@@ -69,6 +91,9 @@ int main(int argc, char **argv)
 	tap_is(d, 7, "MALLOC_CONF's dirty_decay_ms:7 comes after it, as in jemalloc");
 	d = child_decay("5", "narenas:2");
 	tap_is(d, 0, "a MALLOC_CONF without dirty_decay_ms leaves the program's in place");
+
+	d = st_run_self("/proc/self/exe", "thp", "MALLOC_CONF", "thp:never");
+	tap_is(d, 0, "MALLOC_CONF=thp:never: no huge block gets the shim's MADV_HUGEPAGE");
 
 	/* The program's decay of 0 with the shim's hooks: freed 1 MiB blocks
 	 * become reclaimable (MADV_FREE) at once. */

@@ -824,32 +824,6 @@ static void test_zero(const char *self)
 
 /* --- huge blocks: calloc's or malloc's habits (extents.c) --------------- */
 
-/* The VmFlags line of the mapping that holds p contains flag ("hg", "nh"). */
-static bool vmflag(const void *p, const char *flag)
-{
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[512];
-	bool in = false, found = false;
-	while (f && fgets(line, sizeof line, f)) {
-		unsigned long lo, hi;
-		/* A mapping's header line; field lines ("AnonHugePages:")
-		 * never parse as two numbers joined by '-'. */
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
-			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-			continue;
-		}
-		if (in && strncmp(line, "VmFlags:", 8) == 0) {
-			char pat[8];
-			snprintf(pat, sizeof pat, " %s", flag);
-			found = strstr(line, pat) != NULL;
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
-	return found;
-}
-
 enum { HUGE_N = 16u << 20 };
 
 /*
@@ -863,7 +837,7 @@ static unsigned char *huge_rounds(bool zeroed, int n, const char *flag, bool *ad
 	for (int i = 0; i < n; i++) {
 		free(p);
 		p = zeroed ? calloc(1, opaque(HUGE_N)) : malloc(opaque(HUGE_N));
-		*advised = p && vmflag(p + HUGE_N / 2, flag);
+		*advised = p && st_vmflag(p + HUGE_N / 2, flag);
 		if (p)
 			memset(p, 1, HUGE_N);
 	}
