@@ -9,15 +9,19 @@
  * own operators would serve, calling malloc and free: correct, but an extra
  * call on every new and no sized delete (sdallocx spares jemalloc a size
  * lookup). Defined in the preload, they bind here for the program and every
- * plugin alike (see the banner of shim.c for the lookup order). Measured on
- * 20 million new/delete pairs (8-519-byte arrays; 32-256-byte objects,
- * sized delete), instructions per pair (cachegrind, whole process): a plain
- * jemalloc preload 90.6 and 79.4, these 98.6 and 86.4 (+8.8% both). The
- * difference: operator new calls jemalloc's malloc and tests the result,
- * where jemalloc's own operators inline its fast path (they need the C++
- * runtime, see below); delete tests vr_free_work (shim.h) before it jumps
- * into jemalloc's free or its sized free without flags (the one jemalloc's
- * operators call; through sdallocx(p, n, 0) objects cost 92.4, +16%).
+ * plugin alike (see the banner of shim.c for the lookup order).
+ *
+ * The plain throwing operator new and new[] are jemalloc's own
+ * (jemalloc_cpp.pic.o, linked privately by jemalloc-private.sh), which
+ * inline jemalloc's fast path; a wrapper that called jemalloc's malloc and
+ * tested the result cost 2% more instructions on a std::map/std::string
+ * churn program (cachegrind, whole process: 1.028G against 1.008G under a
+ * plain jemalloc preload; now 1.0003 of it). Their runtime needs, renamed
+ * to vr_cxx_*, are below. Every other form is defined here. Delete tests
+ * vr_free_work (shim.h) before it jumps into jemalloc's free or its sized
+ * free without flags (the one jemalloc's operators call): on 5 million
+ * rounds of new/delete of a 64-byte object and new[]/delete[] of 8-519
+ * bytes, 874.6M instructions against 864.3M (+1.2%).
  *
  * Why the file does not link with libstdc++: the preload must not bring
  * libstdc++, libm and libgcc_s into a C program (about 1.3 MB of RSS). The
@@ -26,13 +30,12 @@
  * has a C++ runtime, since C++ code called us: possibly only in a plugin
  * dlopen'ed with RTLD_LOCAL, out of reach of ordinary symbol binding. So the
  * file is compiled with -fno-exceptions and links nothing: on failure,
- * rt_sym() finds the runtime the caller uses and the operators call its
- * std::get_new_handler and std::__throw_bad_alloc; the exception unwinds
- * through our frames by their .eh_frame, which -fno-exceptions keeps. The
- * nothrow forms, which must turn a throwing new-handler into NULL and cannot
- * catch here, hand a failed request to the runtime's own nothrow operator,
- * which calls our throwing one inside its try block (libstdc++ >= 9, and
- * libc++, implement them so).
+ * rt_sym() finds the runtime the caller uses, for our operators and for
+ * jemalloc's; the exception unwinds through our frames by their .eh_frame,
+ * which -fno-exceptions keeps. The nothrow forms, which must turn a
+ * throwing new-handler into NULL and cannot catch here, hand a failed
+ * request to the runtime's own nothrow operator, which calls the throwing
+ * one inside its try block (libstdc++ >= 9, and libc++, implement them so).
  *
  * Sized delete forwards the size to jemalloc (sdallocx) as jemalloc's own
  * operators do: a wrong size is undefined behaviour in C++ and is not
@@ -43,6 +46,7 @@
 #include <cstddef>
 #include <dlfcn.h>
 #include <new>
+#include <unwind.h>
 
 #include "jemalloc_private.h"
 extern "C" {
@@ -107,13 +111,7 @@ __attribute__((noinline)) void *new_slow(std::size_t n, std::size_t align)
 
 inline void *new_impl(std::size_t n, std::size_t align)
 {
-	/* Without an alignment, jemalloc's malloc, as malloc itself is
-	 * (shim.c); only a failure takes the handler loop. */
-	if (align <= 1) {
-		void *p = je_malloc(n);
-		if (__builtin_expect(p != nullptr, 1))
-			return p;
-	}
+	/* Aligned forms only: the plain ones are jemalloc's. */
 	return new_slow(n, align);
 }
 
@@ -151,12 +149,128 @@ inline std::size_t al(std::align_val_t a)
 	return static_cast<std::size_t>(a);
 }
 
+/* --- the C++ runtime of jemalloc's own operator new and new[] ---------
+ *
+ * jemalloc-private.sh renames their references to the runtime to these.
+ * They run only when an allocation failed, and then in a process with a C++
+ * runtime (C++ code called operator new), found by rt_sym. jemalloc's
+ * new-handler loop reads the handler with std::set_new_handler (twice),
+ * calls it inside try { } catch (const std::bad_alloc &), and throws
+ * std::bad_alloc in the end; so besides the two functions it needs the
+ * runtime's exception handling: the personality routine of its frames,
+ * __cxa_begin_catch/__cxa_end_catch, _Unwind_Resume, and a type_info to
+ * match std::bad_alloc against.
+ */
+template <typename F> F rt_fn(const char *name)
+{
+	void *f = rt_sym(name);
+	if (!f)
+		vr_die("operator new: %s needed, and no C++ runtime is loaded", name);
+	return reinterpret_cast<F>(f);
+}
+
 } // namespace
+
+extern "C" {
+
+/* The type_info the catch clause names: std::bad_alloc's (mangled name
+ * "St9bad_alloc"), as a __cxxabiv1::__class_type_info whose virtual table
+ * pointer is the runtime's, set before the handler runs (set_new_handler
+ * below). libstdc++ matches catch clauses by the type's name, so this one
+ * catches the runtime's std::bad_alloc and whatever derives from it; a
+ * runtime that compares type_info addresses (libc++) lets the handler's
+ * bad_alloc go through operator new as it is, which the standard allows
+ * too. */
+struct vr_cxx_type_info {
+	const void *vptr;
+	const char *name;
+};
+vr_cxx_type_info vr_cxx_bad_alloc_typeinfo = {nullptr, "St9bad_alloc"};
+
+std::new_handler vr_cxx_set_new_handler(std::new_handler h) noexcept
+{
+	if (!__atomic_load_n(&vr_cxx_bad_alloc_typeinfo.vptr, __ATOMIC_ACQUIRE)) {
+		/* The class's virtual table; its address point is past the
+		 * offset-to-top and type_info words. */
+		auto *vt = static_cast<const char *>(rt_sym("_ZTVN10__cxxabiv117__class_type_infoE"));
+		if (vt)
+			__atomic_store_n(&vr_cxx_bad_alloc_typeinfo.vptr,
+			                 static_cast<const void *>(vt + 2 * sizeof(void *)),
+			                 __ATOMIC_RELEASE);
+	}
+	auto *set = reinterpret_cast<std::new_handler (*)(std::new_handler)>(
+		rt_sym("_ZSt15set_new_handlerPFvvE"));
+	return set ? set(h) : nullptr;
+}
+
+[[noreturn]] void vr_cxx_throw_bad_alloc()
+{
+	throw_bad_alloc();
+}
+
+[[noreturn]] void vr_cxx_throw_system_error(int e)
+{
+	rt_fn<void (*)(int)>("_ZSt20__throw_system_errori")(e);
+	__builtin_unreachable();
+}
+
+void *vr_cxx_begin_catch(void *exc) noexcept
+{
+	return rt_fn<void *(*)(void *)>("__cxa_begin_catch")(exc);
+}
+
+void vr_cxx_end_catch()
+{
+	rt_fn<void (*)()>("__cxa_end_catch")();
+}
+
+_Unwind_Reason_Code vr_cxx_personality(int version, _Unwind_Action actions,
+                                       _Unwind_Exception_Class cls,
+                                       struct _Unwind_Exception *exc,
+                                       struct _Unwind_Context *ctx)
+{
+	using personality = _Unwind_Reason_Code (*)(int, _Unwind_Action, _Unwind_Exception_Class,
+	                                            struct _Unwind_Exception *,
+	                                            struct _Unwind_Context *);
+	return rt_fn<personality>("__gxx_personality_v0")(version, actions, cls, exc, ctx);
+}
+
+/* _Unwind_Resume(exc) resumes unwinding from the frame that called it, so
+ * the forwarder must leave no frame of its own: vr_cxx_unwind_resume (the
+ * assembly below) keeps exc, asks for the target and jumps to it with the
+ * stack as it found it. */
+void *vr_cxx_resume_target(void)
+{
+	return rt_sym("_Unwind_Resume") ?: (vr_die("operator new: _Unwind_Resume needed, "
+	                                           "and no C++ runtime is loaded"),
+	                                    nullptr);
+}
+
+} // extern "C"
+
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".globl vr_cxx_unwind_resume\n"
+        ".hidden vr_cxx_unwind_resume\n"
+        ".type vr_cxx_unwind_resume, @function\n"
+        "vr_cxx_unwind_resume:\n"
+        "\t.cfi_startproc\n"
+        "\tpushq %rdi\n"
+        "\t.cfi_adjust_cfa_offset 8\n"
+        "\tcall vr_cxx_resume_target\n"
+        "\tpopq %rdi\n"
+        "\t.cfi_adjust_cfa_offset -8\n"
+        "\tjmp *%rax\n"
+        "\t.cfi_endproc\n"
+        ".size vr_cxx_unwind_resume, .-vr_cxx_unwind_resume\n");
+#else
+#error "vr_cxx_unwind_resume: write the frameless forwarder for this architecture"
+#endif
 
 #define X VR_EXPORT
 
-X void *operator new(std::size_t n) { return new_impl(n, 0); }
-X void *operator new[](std::size_t n) { return new_impl(n, 0); }
+/* operator new(std::size_t) and operator new[](std::size_t): jemalloc's
+ * own (jemalloc-private.sh; the runtime they need is above). */
 X void *operator new(std::size_t n, const std::nothrow_t &nt) noexcept
 {
 	return new_nothrow(n, 0, "_ZnwmRKSt9nothrow_t", false, nt);

@@ -4,11 +4,19 @@
 #
 # Usage: jemalloc-private.sh AR LD OBJCOPY NM PIC_ARCHIVE REDEFINE OUT.o
 #
-# Every member but jemalloc_cpp.pic.o (jemalloc's C++ operators, the only
-# object that needs libstdc++; cxx.cc defines ours) is combined with ld -r,
-# jemalloc's hidden internals are made local, and the public names are
-# renamed as REDEFINE says ("old new" per line): malloc becomes je_malloc,
-# which is what <jemalloc/jemalloc.h> declares under JEMALLOC_NO_RENAME.
+# Every member is combined with ld -r, jemalloc's hidden internals are made
+# local, and the public names are renamed as REDEFINE says ("old new" per
+# line): malloc becomes je_malloc, which is what <jemalloc/jemalloc.h>
+# declares under JEMALLOC_NO_RENAME.
+#
+# jemalloc_cpp.pic.o, jemalloc's C++ operators, is the one member that
+# needs the C++ runtime. Of its operators, only the plain throwing new and
+# new[] (CXX_KEEP) stay global: they inline jemalloc's fast path, which no
+# wrapper can (cxx.cc defines every other operator). The rest become local,
+# unused. Its references to the runtime (the new-handler, bad_alloc and its
+# type_info, exception handling) are renamed in REDEFINE to vr_cxx_*, which
+# cxx.cc defines by finding the runtime at run time, so that the preload
+# still links no libstdc++.
 # Kept: malloc_conf and malloc_message, jemalloc's documented data, which it
 # reads through the GOT, so that an application's definition still wins.
 # REDEFINE also renames jemalloc's calls to libc functions (mmap becomes
@@ -25,11 +33,16 @@
 # is not in the list (a newer jemalloc with a new entry point).
 set -eu
 ALIASES="malloc:je_malloc __libc_malloc:je_malloc"
+CXX_KEEP="_Znwm _Znam"
 ar=$1 ld=$2 objcopy=$3 nm=$4 pic=$5 redefine=$6 out=$7
 dir=$out.d
 rm -rf "$dir" "$out"
 mkdir "$dir"
-(cd "$dir" && $ar x "$pic" && rm -f jemalloc_cpp.pic.o)
+(cd "$dir" && $ar x "$pic")
+if [ ! -f "$dir/jemalloc_cpp.pic.o" ]; then
+	echo "jemalloc-private: $pic has no jemalloc_cpp.pic.o (its C++ operators)" >&2
+	exit 1
+fi
 $ld -r -o "$dir/all.o" "$dir"/*.pic.o
 
 # Global symbols defined in $1, one name a line, sorted.
@@ -47,8 +60,16 @@ if [ -n "$clash" ]; then
 fi
 
 # je_test_hooks_*: pointers for jemalloc's own test suite, exported only so
-# that its tests can reach them; nobody else may.
-$objcopy --localize-hidden --wildcard --localize-symbol='je_test_hooks_*' \
+# that its tests can reach them; nobody else may. jemalloc's C++ operators
+# but CXX_KEEP: local.
+cxx_local=
+for op in $($nm -g --defined-only "$dir/all.o" | awk '$3 ~ /^_Z(nw|na|dl|da)/ { print $3 }'); do
+	case " $CXX_KEEP " in
+	*" $op "*) ;;
+	*) cxx_local="$cxx_local --localize-symbol=$op" ;;
+	esac
+done
+$objcopy --localize-hidden $cxx_local --wildcard --localize-symbol='je_test_hooks_*' \
 	--redefine-syms="$redefine" "$dir/all.o" "$dir/renamed.o"
 
 # Each alias: a global function symbol at the section and offset of its
@@ -72,9 +93,11 @@ done
 $objcopy $add --globalize-symbol=je_je_sdallocx_noflags "$dir/renamed.o" "$dir/out.o"
 
 # What may stay global: the new names of what jemalloc defines (not of
-# what it calls: vr_prof_*, vr_je_*), the aliases, and its two data symbols.
-{ awk '$2 !~ /^vr_(prof|je)_/ { print $2 }' "$redefine"
+# what it calls: vr_prof_*, vr_je_*, vr_cxx_*), the aliases, CXX_KEEP, and
+# its two data symbols.
+{ awk '$2 !~ /^vr_(prof|je|cxx)_/ { print $2 }' "$redefine"
   for a in $ALIASES; do echo "${a%%:*}"; done
+  for op in $CXX_KEEP; do echo "$op"; done
   echo je_je_sdallocx_noflags; echo malloc_conf; echo malloc_message; } |
 	sort > "$dir/want"
 globals "$dir/out.o" > "$dir/got"

@@ -28,6 +28,16 @@ void handler_throws()
 	throw std::bad_alloc();
 }
 
+struct plugin_error {
+	int code;
+};
+
+void handler_throws_other()
+{
+	handler_calls++;
+	throw plugin_error{42};
+}
+
 } // namespace
 
 extern "C" {
@@ -74,6 +84,27 @@ __attribute__((visibility("default"))) int plugin_throws_bad_alloc(void)
 	}
 	std::set_new_handler(nullptr);
 	return threw && handler_calls == 1;
+}
+
+/* 1 if new of a huge size, whose new-handler throws a type of the
+ * plugin's own, lets that exception through: the operator's catch of
+ * std::bad_alloc (jemalloc's) is matched against a type the runtime first
+ * met after start-up, when the C program dlopen'ed this plugin. */
+__attribute__((visibility("default"))) int plugin_handler_exception(void)
+{
+	handler_calls = 0;
+	std::set_new_handler(handler_throws_other);
+	int code = 0;
+	try {
+		char *p = static_cast<char *>(::operator new(huge));
+		::operator delete(p);
+	} catch (const plugin_error &e) {
+		code = e.code;
+	} catch (...) {
+		code = -1;
+	}
+	std::set_new_handler(nullptr);
+	return code == 42 && handler_calls == 1;
 }
 
 /* 1 if nothrow new of a huge size, whose new-handler throws, is NULL. */

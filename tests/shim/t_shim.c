@@ -1054,6 +1054,9 @@ static void test_cxx_plugin(void)
 	       "in a C++ plugin of a C program: new-handler, then std::bad_alloc");
 	tap_ok(nothrow && nothrow() == 1,
 	       "in a C++ plugin of a C program: nothrow new whose handler throws is NULL");
+	int (*other)(void) = (int (*)(void))(uintptr_t)dlsym(h, "plugin_handler_exception");
+	tap_ok(other && other() == 1, "in a C++ plugin of a C program: a handler's exception "
+	       "of another type goes through operator new unchanged");
 	dlclose(h);
 }
 

@@ -12,6 +12,7 @@
 #include <new>
 #include <string>
 #include <thread>
+#include <typeinfo>
 #include <vector>
 
 #include <dlfcn.h>
@@ -33,6 +34,66 @@ static std::size_t opaque(std::size_t n)
 {
 	__asm__ volatile("" : "+r"(n));
 	return n;
+}
+
+/* What a new-handler throws, and what operator new must let out: a
+ * std::bad_alloc (or a type derived from it) ends the loop as bad_alloc;
+ * anything else goes through unchanged. */
+struct not_memory {
+	int code;
+};
+static std::atomic<int> thrower_kind;
+
+static void thrower()
+{
+	handler_calls++;
+	switch (thrower_kind.load()) {
+	case 0:
+		throw std::bad_alloc();
+	case 1:
+		throw std::bad_array_new_length();
+	default:
+		throw not_memory{7};
+	}
+}
+
+/* What escaped operator new (array: new[]) of SIZE_MAX/2 with thrower
+ * installed: 1 std::bad_alloc itself, 3 a type derived from it, 2
+ * not_memory{7}, 0 nothing, -1 anything else. */
+static int escaped(int kind, bool array)
+{
+	handler_calls = 0;
+	thrower_kind = kind;
+	std::set_new_handler(thrower);
+	int what = 0;
+	try {
+		void *q = array ? ::operator new[](opaque(SIZE_MAX / 2))
+		                : ::operator new(opaque(SIZE_MAX / 2));
+		::operator delete(q);
+	} catch (const std::bad_alloc &e) {
+		what = typeid(e) == typeid(std::bad_alloc) ? 1 : 3;
+	} catch (const not_memory &e) {
+		what = e.code == 7 ? 2 : -1;
+	} catch (...) {
+		what = -1;
+	}
+	std::set_new_handler(nullptr);
+	return handler_calls == 1 ? what : -2;
+}
+
+static void test_handler_exceptions()
+{
+	for (int array = 0; array < 2; array++) {
+		const char *op = array ? "new[]" : "new";
+		tap_is(escaped(0, array), 1, "%s: a handler's std::bad_alloc ends in bad_alloc", op);
+		/* jemalloc's own operators catch what derives from
+		 * bad_alloc and throw bad_alloc itself: a check that their
+		 * catch clause works without the C++ runtime linked in. */
+		tap_is(escaped(1, array), 1, "%s: so does a type derived from it "
+		       "(std::bad_array_new_length), as under stock jemalloc", op);
+		tap_is(escaped(2, array), 2,
+		       "%s: any other exception of the handler goes through unchanged", op);
+	}
 }
 
 static void test_operators()
@@ -120,6 +181,7 @@ static void test_operators()
 	}
 	tap_ok(threw && handler_calls == 1, "the new-handler runs before bad_alloc (%d calls)",
 	       handler_calls.load());
+	test_handler_exceptions();
 }
 
 static void test_churn()
