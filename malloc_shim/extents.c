@@ -2,10 +2,8 @@
  * extents.c - jemalloc extent hooks that make freed memory volatile.
  *
  * Entry points (hidden, see shim.h): vr_ext_init, vr_ext_configure,
- * vr_ext_after_alloc_slow, vr_je_mmap, vr_ext_hook_pending,
- * vr_ext_trim_begin/end,
- * vr_ext_lazy_bytes/calls. Exported for tests and tools until the counter
- * is struct vrange_stats' shim_lazy_bytes.
+ * vr_ext_after_alloc_slow, vr_ext_trim_begin/end, vr_ext_lazy_bytes/calls;
+ * vr_je_arena_config, the configuration jemalloc creates its arenas with.
  *
  * What the hooks change. jemalloc gives freed pages back in two steps: a
  * "lazy" purge (the kernel may take the pages; their contents are undefined
@@ -33,29 +31,25 @@
  * their contents survived, so the hooks call madvise directly and never
  * touch the registry of volatile ranges.
  *
- * Which arenas get the hooks. jemalloc creates its automatic arenas lazily
- * (a thread is bound to one on its first allocation) and the huge arena
- * (blocks of opt.oversize_threshold, 8 MiB, and more) on the first huge
- * allocation, and offers no callback for either. Initialising them all up
- * front would cost their metadata in every process (measured: 90-106 KiB
- * of RSS per arena, 4 x ncpus arenas; 252 KiB for the huge arena and its
- * first block's metadata), and a timer would need a thread. What jemalloc
- * does when it creates an arena is map the arena's metadata: its calls to
- * mmap come here (vr_je_mmap, renamed by jemalloc-private.sh), and each
- * sets VR_FREE_HOOK in the word every free path tests (vr_free_work,
- * shim.h) until every automatic arena and the huge arena carry our hooks.
- * The next free, from any thread, then hooks what exists
- * (vr_ext_hook_pending): jemalloc creates automatic arenas lowest index
- * first, so the search starts at the first index not hooked yet and stops
- * at the first that does not exist. Until then the new arena purges as
- * jemalloc would without us, which is correct, only not lazy; malloc,
- * jemalloc's own, tests nothing. The other allocation paths also hook the
- * thread's arena on its first allocation through them (thread_first, after
- * one thread-local compare, vr_ext_fast_limit). With percpu_arena, where a
- * thread moves between arenas, every automatic arena is hooked at start-up.
- * Arenas an application creates itself with "arenas.create" are hooked as
- * the call returns (mallctl.c), unless it gave hooks of its own. Not
- * hooked: an arena whose hooks someone else already replaced.
+ * Which arenas get the hooks: every arena jemalloc creates is born with
+ * them. jemalloc creates an arena (arena 0 at its initialisation, the
+ * automatic ones as threads first allocate, the huge arena on the first
+ * huge allocation, and those a program asks for with "arenas.create"
+ * without hooks of its own) from one configuration, its
+ * arena_config_default: extent hooks and whether the arena's metadata uses
+ * them. jemalloc-private.sh renames jemalloc's references to it, and its
+ * own definition gives way (weak) to vr_je_arena_config below: our hooks,
+ * metadata on jemalloc's defaults (as for an arena whose hooks are set
+ * later with "arena.<i>.extent_hooks"). jemalloc offers no callback at
+ * arena creation, and setting the hooks afterwards left each new arena on
+ * jemalloc's own purges until the shim noticed it. Arena 0 alone takes its
+ * hooks from the metadata allocator jemalloc boots with, not from the
+ * configuration: do_init hooks it, from the first allocation through the
+ * shim's paths or the shim's constructor, whichever comes first. The hooks are static
+ * data, valid before anything runs, and they wrap jemalloc's default hooks,
+ * whose symbol jemalloc-private.sh makes visible to us. An arena created
+ * with hooks of its own (purgeable.c's, a program's) keeps them, and so
+ * does one whose hooks a program replaces.
  *
  * Nothing here allocates, and errno is preserved: the hooks run inside
  * malloc and free.
@@ -81,13 +75,10 @@
 #include "shim.h"
 #include "stats.h"
 
-#define MAX_ARENAS 4096 /* MALLCTL_ARENAS_ALL: jemalloc's own limit */
-
 __thread size_t vr_ext_fast_limit __attribute__((tls_model("initial-exec")));
 /* Requests of this size or more go to jemalloc's huge arena: SIZE_MAX until
  * the initialisation found that arena. They all take the slow path. */
 static size_t huge_min = SIZE_MAX;
-static bool huge_hooked;
 /*
  * Which clearing the next user of a freed huge block most likely wants:
  * above 0, recent huge requests were mostly calloc, and the huge arena's
@@ -119,9 +110,6 @@ static uint64_t forced_bytes;
  */
 static bool ext_ready;
 
-/* Set once the calling thread has allocated through the shim. */
-static __thread bool thread_seen __attribute__((tls_model("initial-exec")));
-
 /* Set by a malloc_trim in progress on this thread. */
 static __thread bool trim_forced __attribute__((tls_model("initial-exec")));
 /* Set while this thread runs the initialisation (recursion guard). */
@@ -130,19 +118,13 @@ static __thread bool in_init __attribute__((tls_model("initial-exec")));
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE, INIT_FAILED };
 static int init_state;
 
-static extent_hooks_t *dflt;       /* jemalloc's defaults, wrapped below */
-static extent_hooks_t hooks;       /* ours; written once, before use */
-static size_t mib_hooks[3], mib_decay[3];
+/* jemalloc's default hooks (ehooks_default_extent_hooks), wrapped below. */
+extern const extent_hooks_t je_ehooks_default_extent_hooks;
+static extent_hooks_t *const dflt = (extent_hooks_t *)&je_ehooks_default_extent_hooks;
+static size_t mib_decay[3];
 static unsigned narenas_auto;
 static unsigned huge_ind = UINT_MAX;
 static size_t huge_threshold;
-static uint64_t hooked[MAX_ARENAS / 64];
-static unsigned nhooked;
-/* vr_ext_hook_pending: the automatic arenas below this index are hooked;
- * all_hooked: so are all of them and the huge arena, and vr_je_mmap stops
- * asking. */
-static unsigned scan_next;
-static bool all_hooked;
 
 static uint64_t lazy_bytes, lazy_calls;
 
@@ -257,14 +239,39 @@ static bool h_merge(extent_hooks_t *h, void *a, size_t asize, void *b,
 	return dflt->merge(dflt, a, asize, b, bsize, committed, ind);
 }
 
-/* --- installing them ---------------------------------------------------- */
+/* Every member set: jemalloc's default hooks have them all on Linux (a
+ * NULL member would tell jemalloc that the operation always opts out).
+ * dalloc alone starts NULL: with opt.retain, jemalloc's default on 64-bit
+ * Linux, it always opts out, and saying so spares jemalloc deregistering,
+ * trying and re-registering every extent it gives back; do_init sets it
+ * when retain is off. */
+static extent_hooks_t hooks = {
+	.alloc = h_alloc,
+	.dalloc = NULL,
+	.destroy = h_destroy,
+	.commit = h_commit,
+	.decommit = h_decommit,
+	.purge_lazy = h_purge_lazy,
+	.purge_forced = h_purge_forced,
+	.split = h_split,
+	.merge = h_merge,
+};
+
+/* --- the configuration of every arena jemalloc creates ------------------ */
+
+/* jemalloc 5.3's arena_config_t (arena_structs.h); jemalloc-private.sh
+ * checks that jemalloc's object has the same size. */
+struct vr_arena_config {
+	extent_hooks_t *extent_hooks;
+	bool metadata_use_hooks;
+};
+const struct vr_arena_config vr_je_arena_config = { &hooks, false };
 
 /*
  * Does arena i exist? Asked through its decay setting, which jemalloc
  * refuses (EFAULT) for an arena that does not exist. Not through
  * "arena.<i>.initialized": that answers from the statistics snapshot of
- * the last "epoch" write, and is stale unless refreshed first (which left
- * the huge arena unhooked once).
+ * the last "epoch" write, and is stale unless refreshed first.
  */
 static bool arena_exists(unsigned i)
 {
@@ -272,35 +279,6 @@ static bool arena_exists(unsigned i)
 	ssize_t v = 0;
 	size_t len = sizeof v;
 	return je_mallctlbymib(mib, 3, &v, &len, NULL, 0) == 0;
-}
-
-/*
- * Installs our hooks on arena i unless done already or someone else's hooks
- * are there. Returns false if arena i does not exist (reading the hooks of
- * a missing manual or huge arena fails). Reading the hooks of an automatic
- * arena that does not exist yet answers the defaults, and writing them
- * creates it: callers only pass automatic arenas that exist, except for
- * percpu_arena, where creating them is the point.
- */
-static bool hook_arena(unsigned i)
-{
-	if (i >= MAX_ARENAS)
-		return false;
-	uint64_t bit = 1ull << (i & 63);
-	if (__atomic_load_n(&hooked[i >> 6], __ATOMIC_ACQUIRE) & bit)
-		return true;
-	if (__atomic_fetch_or(&hooked[i >> 6], bit, __ATOMIC_ACQ_REL) & bit)
-		return true;
-	size_t mib[3] = { mib_hooks[0], i, mib_hooks[2] };
-	extent_hooks_t *old = NULL, *mine = &hooks;
-	size_t len = sizeof old;
-	if (je_mallctlbymib(mib, 3, &old, &len, NULL, 0) != 0) {
-		__atomic_fetch_and(&hooked[i >> 6], ~bit, __ATOMIC_ACQ_REL);
-		return false;
-	}
-	if (old == dflt && je_mallctlbymib(mib, 3, NULL, NULL, &mine, sizeof mine) == 0)
-		__atomic_add_fetch(&nhooked, 1, __ATOMIC_RELAXED);
-	return true;
 }
 
 static int read_ctl(const char *name, void *out, size_t len)
@@ -312,31 +290,25 @@ static int read_ctl(const char *name, void *out, size_t len)
 static bool do_init(void)
 {
 	size_t len = 3;
-	if (je_mallctlnametomib("arena.0.extent_hooks", mib_hooks, &len) != 0 || len != 3)
-		return false;
-	len = 3;
 	if (je_mallctlnametomib("arena.0.dirty_decay_ms", mib_decay, &len) != 0 || len != 3)
 		return false;
-	if (read_ctl("arena.0.extent_hooks", &dflt, sizeof dflt) != 0 || !dflt)
-		return false;
-
 	bool retain = false;
 	read_ctl("opt.retain", &retain, sizeof retain);
+	if (!retain)
+		__atomic_store_n(&hooks.dalloc, h_dalloc, __ATOMIC_RELEASE);
 	thp_advice = !vr_je_user_sets("thp");
-	/* A NULL member tells jemalloc the operation always opts out, which
-	 * spares it the attempt; keep the default's NULLs, and with
-	 * opt.retain (jemalloc's default on 64-bit Linux) dalloc always opts
-	 * out, so say so instead of letting jemalloc deregister, try and
-	 * re-register every extent it gives back. */
-	hooks.alloc = h_alloc;
-	hooks.dalloc = dflt->dalloc && !retain ? h_dalloc : NULL;
-	hooks.destroy = dflt->destroy ? h_destroy : NULL;
-	hooks.commit = dflt->commit ? h_commit : NULL;
-	hooks.decommit = dflt->decommit ? h_decommit : NULL;
-	hooks.purge_lazy = h_purge_lazy;
-	hooks.purge_forced = h_purge_forced;
-	hooks.split = dflt->split ? h_split : NULL;
-	hooks.merge = dflt->merge ? h_merge : NULL;
+
+	/* Arena 0 is the exception: jemalloc builds it at its initialisation
+	 * on the metadata allocator it booted with, whose hooks are the
+	 * defaults whatever the configuration says; so it gets ours here,
+	 * unless someone replaced them already. */
+	size_t mib[3];
+	len = 3;
+	extent_hooks_t *old = NULL, *mine = &hooks;
+	size_t olen = sizeof old;
+	if (je_mallctlnametomib("arena.0.extent_hooks", mib, &len) == 0 && len == 3 &&
+	    je_mallctlbymib(mib, 3, &old, &olen, NULL, 0) == 0 && old == dflt)
+		je_mallctlbymib(mib, 3, NULL, NULL, &mine, sizeof mine);
 
 	unsigned ntotal = 0;
 	read_ctl("opt.narenas", &narenas_auto, sizeof narenas_auto);
@@ -348,24 +320,8 @@ static bool do_init(void)
 	if (threshold != 0 && ntotal > narenas_auto) {
 		huge_ind = narenas_auto;
 		huge_threshold = threshold;
-	}
-
-	for (unsigned i = 0; i < ntotal && i < MAX_ARENAS; i++)
-		if (arena_exists(i))
-			hook_arena(i);
-
-	const char *percpu = "disabled";
-	read_ctl("opt.percpu_arena", &percpu, sizeof percpu);
-	if (percpu && strcmp(percpu, "disabled") != 0)
-		for (unsigned i = 0; i < narenas_auto && i < MAX_ARENAS; i++)
-			hook_arena(i);
-
-	/* Huge requests take the slow path whether or not their arena is
-	 * hooked yet: each is counted (huge_bias) and advised. */
-	if (huge_ind != UINT_MAX) {
-		if (__atomic_load_n(&hooked[huge_ind >> 6], __ATOMIC_ACQUIRE) &
-		    (1ull << (huge_ind & 63)))
-			__atomic_store_n(&huge_hooked, true, __ATOMIC_RELEASE);
+		/* Huge requests take the slow path: each calloc is counted
+		 * (huge_bias) and advised. */
 		__atomic_store_n(&huge_min, huge_threshold, __ATOMIC_RELEASE);
 	}
 	return true;
@@ -391,60 +347,6 @@ void vr_ext_init(void)
 	 * No lock, so that fork in the middle cannot leave one held. */
 	while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == INIT_RUNNING)
 		sched_yield();
-}
-
-static void thread_first(void)
-{
-	vr_ext_init();
-	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
-		return;
-	unsigned a;
-	if (read_ctl("thread.arena", &a, sizeof a) == 0)
-		hook_arena(a);
-}
-
-static void huge_first(void)
-{
-	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE ||
-	    huge_ind == UINT_MAX)
-		return;
-	if (hook_arena(huge_ind))
-		__atomic_store_n(&huge_hooked, true, __ATOMIC_RELEASE);
-}
-
-void *vr_je_mmap(void *addr, size_t len, int prot, int flags, int fd, long off)
-{
-	/* The exported mmap (libvrange/interpose.c), as jemalloc called it. */
-	void *p = mmap(addr, len, prot, flags, fd, (off_t)off);
-	if (p != MAP_FAILED && !__atomic_load_n(&all_hooked, __ATOMIC_RELAXED))
-		__atomic_fetch_or(&vr_free_work, VR_FREE_HOOK, __ATOMIC_RELEASE);
-	return p;
-}
-
-void vr_ext_hook_pending(void)
-{
-	/* Before the constructor, jemalloc may be initialising (see
-	 * ext_ready): leave the flag for a later free; do_init will find
-	 * what exists anyway. */
-	if (!__atomic_load_n(&ext_ready, __ATOMIC_ACQUIRE))
-		return;
-	__atomic_fetch_and(&vr_free_work, ~VR_FREE_HOOK, __ATOMIC_ACQ_REL);
-	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
-		return;
-	int saved = errno;
-	unsigned i = __atomic_load_n(&scan_next, __ATOMIC_RELAXED);
-	while (i < narenas_auto && i < MAX_ARENAS && arena_exists(i)) {
-		hook_arena(i);
-		i++;
-	}
-	__atomic_store_n(&scan_next, i, __ATOMIC_RELAXED);
-	if (huge_ind != UINT_MAX && !__atomic_load_n(&huge_hooked, __ATOMIC_ACQUIRE) &&
-	    arena_exists(huge_ind))
-		huge_first();
-	if (i >= narenas_auto &&
-	    (huge_ind == UINT_MAX || __atomic_load_n(&huge_hooked, __ATOMIC_ACQUIRE)))
-		__atomic_store_n(&all_hooked, true, __ATOMIC_RELAXED);
-	errno = saved;
 }
 
 /* A huge calloc (zeroed) or a huge free: see huge_bias. */
@@ -489,38 +391,16 @@ void vr_ext_after_alloc_slow(void *p, size_t n, bool zeroed)
 	if (!__atomic_load_n(&ext_ready, __ATOMIC_ACQUIRE))
 		return; /* the fast path stays shut: we come back */
 	int saved = errno;
-	if (!thread_seen) {
-		thread_seen = true;
-		thread_first();
-	}
-	if (n >= __atomic_load_n(&huge_min, __ATOMIC_ACQUIRE)) {
-		if (!__atomic_load_n(&huge_hooked, __ATOMIC_ACQUIRE))
-			huge_first();
-		if (zeroed) {
-			huge_use(true);
-			huge_advise_calloc(p, n);
-		}
+	vr_ext_init();
+	if (zeroed && n >= __atomic_load_n(&huge_min, __ATOMIC_ACQUIRE)) {
+		huge_use(true);
+		huge_advise_calloc(p, n);
 	}
 	/* The fast path opens only once the initialisation is over: while it
 	 * runs (on this thread, recursively) the huge arena is not known. */
 	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) >= INIT_DONE)
 		vr_ext_fast_limit = __atomic_load_n(&huge_min, __ATOMIC_ACQUIRE);
 	errno = saved;
-}
-
-void vr_ext_arena_created(unsigned ind)
-{
-	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
-		return;
-	int saved = errno;
-	hook_arena(ind);
-	errno = saved;
-}
-
-void vr_ext_arena_destroyed(unsigned ind)
-{
-	if (ind < MAX_ARENAS)
-		__atomic_fetch_and(&hooked[ind >> 6], ~(1ull << (ind & 63)), __ATOMIC_ACQ_REL);
 }
 
 void vr_ext_configure(void)
@@ -546,11 +426,6 @@ void vr_ext_configure(void)
 		}
 	}
 	__atomic_store_n(&ext_ready, true, __ATOMIC_RELEASE);
-	/* The main thread's arena (malloc, jemalloc's own, hooks nothing),
-	 * and whatever was created before now. */
-	thread_seen = true;
-	thread_first();
-	vr_ext_hook_pending();
 	errno = saved;
 }
 
@@ -596,6 +471,23 @@ static long long lazyfree_kb(void)
 	return l ? strtoll(l + 10, NULL, 10) : -1;
 }
 
+/* How many arenas exist with our hooks. */
+static unsigned arenas_hooked(void)
+{
+	unsigned ntotal = 0, n = 0;
+	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
+		return 0;
+	read_ctl("arenas.narenas", &ntotal, sizeof ntotal);
+	for (unsigned i = 0; i < ntotal; i++) {
+		char name[64];
+		extent_hooks_t *h = NULL;
+		snprintf(name, sizeof name, "arena.%u.extent_hooks", i);
+		if (arena_exists(i) && read_ctl(name, &h, sizeof h) == 0 && h == &hooks)
+			n++;
+	}
+	return n;
+}
+
 __attribute__((destructor))
 static void ext_destructor(void)
 {
@@ -610,7 +502,7 @@ static void ext_destructor(void)
 	                 (unsigned long long)vr_ext_lazy_bytes(),
 	                 (unsigned long long)vr_ext_lazy_calls(), lazyfree_kb(),
 	                 (unsigned long long)__atomic_load_n(&forced_bytes, __ATOMIC_RELAXED),
-	                 __atomic_load_n(&nhooked, __ATOMIC_RELAXED));
+	                 arenas_hooked());
 	if (n > 0)
 		vr_write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }

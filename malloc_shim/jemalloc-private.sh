@@ -19,20 +19,24 @@
 # still links no libstdc++.
 # Kept: malloc_conf and malloc_message, jemalloc's documented data, which it
 # reads through the GOT, so that an application's definition still wins.
-# REDEFINE also renames jemalloc's calls to libc functions (mmap becomes
-# vr_je_mmap, secure_getenv vr_je_secure_getenv), which the shim then
-# defines.
+# REDEFINE also renames jemalloc's calls to libc functions (secure_getenv
+# becomes vr_je_secure_getenv), which the shim then defines, and its
+# arena_config_default, the configuration it creates arenas with, to
+# vr_je_arena_config: jemalloc's definition is made weak and the shim's
+# (extents.c: our extent hooks) is the one every reference binds to.
+# jemalloc's default extent hooks, which ours wrap, are made global (hidden)
+# for the shim to reach.
 #
 # ALIASES: functions the preload exports as jemalloc's own, at the same
 # address under a second, global name: malloc is je_malloc itself, not a
 # wrapper that jumps to it (shim.c says why); so is glibc's other name for
-# it, __libc_malloc.
+# it, __libc_malloc, and so are mallctl and mallctlbymib.
 #
 # It fails, rather than link something unexpected, if a new name would clash
 # with one jemalloc already defines, or if the result defines a global that
 # is not in the list (a newer jemalloc with a new entry point).
 set -eu
-ALIASES="malloc:je_malloc __libc_malloc:je_malloc"
+ALIASES="malloc:je_malloc __libc_malloc:je_malloc mallctl:je_mallctl mallctlbymib:je_mallctlbymib"
 CXX_KEEP="_Znwm _Znam"
 ar=$1 ld=$2 objcopy=$3 nm=$4 pic=$5 redefine=$6 out=$7
 dir=$out.d
@@ -89,8 +93,20 @@ for a in $ALIASES; do
 	add="$add --add-symbol $name=$sec:0x$value,global,function"
 done
 # jemalloc's sized free without flags, hidden (its C++ operators call it,
-# and so do ours): global again, for the preload's other objects only.
-$objcopy $add --globalize-symbol=je_je_sdallocx_noflags "$dir/renamed.o" "$dir/out.o"
+# and so do ours): global again, for the preload's other objects only; so
+# are its default extent hooks, and its arena configuration, weak. That
+# configuration is 16 bytes in jemalloc 5.3 (hooks, metadata_use_hooks): a
+# jemalloc whose object differs needs extents.c's struct looked at first.
+size=$(${READELF:-readelf} -sW "$dir/renamed.o" |
+	awk '$8 == "vr_je_arena_config" && $4 == "OBJECT" { print $3; exit }')
+if [ "$size" != 16 ]; then
+	echo "jemalloc-private: arena_config_default is ${size:-missing}, not 16 bytes" >&2
+	exit 1
+fi
+$objcopy $add --globalize-symbol=je_je_sdallocx_noflags \
+	--globalize-symbol=je_ehooks_default_extent_hooks \
+	--globalize-symbol=vr_je_arena_config "$dir/renamed.o" "$dir/glob.o"
+$objcopy --weaken-symbol=vr_je_arena_config "$dir/glob.o" "$dir/out.o"
 
 # What may stay global: the new names of what jemalloc defines (not of
 # what it calls: vr_prof_*, vr_je_*, vr_cxx_*), the aliases, CXX_KEEP, and
@@ -98,7 +114,8 @@ $objcopy $add --globalize-symbol=je_je_sdallocx_noflags "$dir/renamed.o" "$dir/o
 { awk '$2 !~ /^vr_(prof|je|cxx)_/ { print $2 }' "$redefine"
   for a in $ALIASES; do echo "${a%%:*}"; done
   for op in $CXX_KEEP; do echo "$op"; done
-  echo je_je_sdallocx_noflags; echo malloc_conf; echo malloc_message; } |
+  echo je_je_sdallocx_noflags; echo je_ehooks_default_extent_hooks
+  echo vr_je_arena_config; echo malloc_conf; echo malloc_message; } |
 	sort > "$dir/want"
 globals "$dir/out.o" > "$dir/got"
 extra=$(comm -13 "$dir/want" "$dir/got")

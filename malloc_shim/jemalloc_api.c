@@ -2,7 +2,8 @@
  * jemalloc_api.c - jemalloc's non-standard API under its standard names,
  * exported by libvrange_preload.so and served by the jemalloc linked into
  * it: mallocx, rallocx, xallocx, sallocx, dallocx, sdallocx, nallocx,
- * mallctl, mallctlnametomib, mallctlbymib, malloc_stats_print.
+ * mallctlnametomib, malloc_stats_print (mallctl and mallctlbymib are
+ * jemalloc's own, exported by jemalloc-private.sh).
  *
  * Why: a program (or a library such as redis's) that calls them directly
  * must reach the allocator that owns its malloc'ed blocks: dallocx of a
@@ -11,8 +12,9 @@
  * linked with -ljemalloc (its libjemalloc.so.2 then serves nobody).
  *
  * They follow the rules of the shim's own entry points (shim.c): a new
- * block from an automatic arena ends with vr_ext_after_alloc, so that the
- * arena it came from is hooked, and the free paths refuse a vrange_malloc object (purgeable.c).
+ * block from an automatic arena ends with vr_ext_after_alloc (huge calloc'd
+ * blocks are counted and advised), and the free paths refuse a
+ * vrange_malloc object (purgeable.c).
  * jemalloc's contract is otherwise untouched: mallocx(0) stays undefined,
  * errno is whatever jemalloc leaves.
  */
@@ -36,8 +38,8 @@ void malloc_stats_print(void (*write_cb)(void *, const char *), void *cbopaque,
                         const char *opts);
 
 /* MALLOCX_ARENA(a) sets bits 20 and up. A block of an arena the caller
- * names is the caller's business: no hooking of the thread's arena, and
- * no huge-block advice on memory that its own hooks may have provided. */
+ * names is the caller's business: no huge-block advice on memory that its
+ * own hooks may have provided. */
 #define VR_MALLOCX_ARENA_BITS (~0u << 20)
 
 static inline void after(void *p, size_t size, int flags)

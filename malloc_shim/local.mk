@@ -19,7 +19,6 @@ malloc_shim_libvrange_preload_la_SOURCES = \
 	malloc_shim/extents.c \
 	malloc_shim/purgeable.c \
 	malloc_shim/syscall.c \
-	malloc_shim/mallctl.c \
 	malloc_shim/zero.c \
 	malloc_shim/cxx.cc \
 	malloc_shim/jemalloc_private.h \

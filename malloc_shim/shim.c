@@ -34,18 +34,16 @@
  * it costs under a plain jemalloc preload, to the instruction. A wrapper
  * that only tested one thread-local limit and jumped into jemalloc's malloc
  * cost 3.4% more instructions on small-allocation churn (cachegrind),
- * about as much in time. What the wrapper did is done elsewhere: jemalloc
- * maps metadata for every arena it creates, so its mmap calls (vr_je_mmap)
- * flag a possibly unhooked arena and the next free hooks it; huge blocks
- * are counted and advised as they are freed (extents.c).
+ * about as much in time. Nothing needs it: jemalloc creates every arena
+ * with the shim's extent hooks (extents.c), and huge blocks are counted and
+ * advised as they are freed.
  *
- * The other allocation paths end with vr_ext_after_alloc, which hooks the
- * thread's arena on its first call (extents.c). errno: set to ENOMEM (or
+ * The other allocation paths end with vr_ext_after_alloc, which counts and
+ * advises huge calloc'd blocks (extents.c). errno: set to ENOMEM (or
  * EINVAL) exactly where glibc sets it; free and posix_memalign never
  * change it. Every free path tests one word first (vr_free_work, shim.h):
- * 0 unless an arena awaits its hooks or the purgeable heap exists, in
- * which case a vrange_malloc object is refused with a diagnostic
- * (purgeable.c).
+ * 0 unless the purgeable heap exists, in which case a vrange_malloc object
+ * is refused with a diagnostic (purgeable.c).
  */
 #include "internal.h"
 
@@ -151,8 +149,6 @@ unsigned vr_free_work;
 
 __attribute__((noinline)) void vr_free_work_slow(const char *fn, const void *p)
 {
-	if (__atomic_load_n(&vr_free_work, __ATOMIC_ACQUIRE) & VR_FREE_HOOK)
-		vr_ext_hook_pending();
 	if (vr_unlikely(vr_pg_owns(p)))
 		vr_pg_die_free(fn, p);
 }

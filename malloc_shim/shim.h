@@ -41,27 +41,22 @@ void *vr_shim_alloc(size_t n, size_t align);
  * from extents.c, so the paths that test it (calloc, realloc, the aligned
  * family, operator new with an alignment) hand them straight to jemalloc.
  * It is 0 until the thread's first allocation through such a path (whose
- * slow path hooks the arena jemalloc bound the thread to, if nobody did
- * yet), then the size from which jemalloc uses its huge arena (SIZE_MAX
- * when it has none): huge calloc requests are counted and advised (see
- * huge_bias in extents.c). malloc itself does not test it: it is
- * jemalloc's own malloc, and new arenas are found through vr_free_work.
- * Initial-exec TLS: one load and one compare.
+ * slow path makes sure extents.c is initialised), then the size from which
+ * jemalloc uses its huge arena (SIZE_MAX when it has none): huge calloc
+ * requests are counted and advised (see huge_bias in extents.c). malloc
+ * itself does not test it: it is jemalloc's own malloc. Initial-exec TLS:
+ * one load and one compare.
  */
 extern __thread size_t vr_ext_fast_limit __attribute__((tls_model("initial-exec")));
 
 /* After an allocation p of n >= vr_ext_fast_limit bytes (zeroed: for
- * calloc): hooks what is new (the thread's arena, the huge arena), counts
- * and advises a huge calloc'd block, and refreshes vr_ext_fast_limit. */
+ * calloc): counts and advises a huge calloc'd block, and refreshes
+ * vr_ext_fast_limit. */
 void vr_ext_after_alloc_slow(void *p, size_t n, bool zeroed);
 
-/* A program created arena ind without hooks of its own (mallctl.c): hook
- * it. Arena ind was destroyed: forget it, so that its index can be hooked
- * again when reused. */
-void vr_ext_arena_created(unsigned ind);
-void vr_ext_arena_destroyed(unsigned ind);
-
-/* Sets the extent hooks up on the arenas that exist (idempotent). */
+/* Reads what the hooks need to know of jemalloc's configuration (the huge
+ * arena, opt.retain, the user's thp option); idempotent. The hooks
+ * themselves are in place from jemalloc's first arena on. */
 void vr_ext_init(void);
 /* Applies VRANGE_FREE_DECAY_MS (from the shim's constructor, once the
  * environment is surely readable). */
@@ -79,22 +74,11 @@ bool vr_je_user_sets(const char *opt);
 void vr_ext_trim_begin(void);
 void vr_ext_trim_end(void);
 
-/*
- * jemalloc's mmap (jemalloc-private.sh renames its calls): mmap, and if an
- * arena may be new and unhooked (a new arena maps its metadata), sets
- * VR_FREE_HOOK in vr_free_work.
- */
-void *vr_je_mmap(void *addr, size_t len, int prot, int flags, int fd, long off);
-
-/* Hooks every arena that exists and is not hooked yet, once VR_FREE_HOOK
- * is set (from vr_free_work_slow). Keeps errno. */
-void vr_ext_hook_pending(void);
-
 /* Bytes and calls of MADV_FREE issued by the hooks since start-up. */
 uint64_t vr_ext_lazy_bytes(void);
 uint64_t vr_ext_lazy_calls(void);
 
-/* After every successful allocation p of n bytes: hook what is new. */
+/* After every successful allocation p of n bytes. */
 static inline void vr_ext_after_alloc(void *p, size_t n)
 {
 	if (__builtin_expect(n >= vr_ext_fast_limit, 0))
@@ -158,12 +142,9 @@ static inline int vr_shim_align_flag(size_t align)
  *  - VR_FREE_PG: the purgeable region exists (set once, by the first
  *    vrange_malloc): every pointer is checked against it, since a
  *    vrange_malloc object would go back to jemalloc with its lock count and
- *    volatile state still recorded;
- *  - VR_FREE_HOOK: jemalloc may have created an arena that carries no
- *    hooks yet (set by vr_je_mmap, cleared by vr_ext_hook_pending).
+ *    volatile state still recorded.
  */
 #define VR_FREE_PG 1u
-#define VR_FREE_HOOK 2u
 extern unsigned vr_free_work;
 
 /* The work vr_free_work names; dies with "<fn> of a vrange_malloc object

@@ -445,20 +445,27 @@ static void *churn(void *arg)
 	return (void *)bad;
 }
 
-/* malloc and free only: malloc is jemalloc's own and hooks nothing, so the
- * arena jemalloc creates for this thread is hooked by a later free
- * (vr_free_work). Returns 1 if it is not. */
+/* malloc and free only: malloc is jemalloc's own and calls nothing of the
+ * shim, yet the arena jemalloc creates for this thread must carry the
+ * shim's hooks from the start (extents.c: jemalloc's arena configuration).
+ * Returns 1 if it does not after the first malloc, before any free, 2 if
+ * not at the end. */
 static void *malloc_only(void *arg)
 {
 	(void)arg;
 	void *p[64];
+	p[0] = malloc(opaque(24));
+	bool born = st_own_arena_hooked();
+	free(p[0]);
+	if (!born)
+		return (void *)(uintptr_t)1;
 	for (int round = 0; round < 50; round++) {
 		for (int i = 0; i < 64; i++)
 			p[i] = malloc(opaque((size_t)(16 + 97 * i)));
 		for (int i = 0; i < 64; i++)
 			free(p[i]);
 	}
-	return (void *)(uintptr_t)!st_own_arena_hooked();
+	return (void *)(uintptr_t)(st_own_arena_hooked() ? 0 : 2);
 }
 
 static void test_threads(void)
@@ -468,12 +475,15 @@ static void test_threads(void)
 	pthread_t m[NTHREADS];
 	for (int i = 0; i < NTHREADS; i++)
 		pthread_create(&m[i], NULL, malloc_only, NULL);
-	int unhooked = 0;
+	int unborn = 0, unhooked = 0;
 	for (int i = 0; i < NTHREADS; i++) {
 		void *r;
 		pthread_join(m[i], &r);
-		unhooked += (int)(uintptr_t)r;
+		unborn += (uintptr_t)r == 1;
+		unhooked += (uintptr_t)r == 2;
 	}
+	tap_is(unborn, 0, "the arena jemalloc creates for a thread has the shim's hooks "
+	       "from its first malloc, before any free");
 	tap_is(unhooked, 0, "the arena of every thread that only mallocs and frees is hooked");
 
 	pthread_t t[NTHREADS];
