@@ -42,14 +42,14 @@
  * metadata on jemalloc's defaults (as for an arena whose hooks are set
  * later with "arena.<i>.extent_hooks"). jemalloc offers no callback at
  * arena creation, and setting the hooks afterwards left each new arena on
- * jemalloc's own purges until the shim noticed it. Arena 0 alone takes its
- * hooks from the metadata allocator jemalloc boots with, not from the
- * configuration: do_init hooks it, from the first allocation through the
- * shim's paths or the shim's constructor, whichever comes first. The hooks are static
+ * jemalloc's own purges until the shim noticed it. The hooks are static
  * data, valid before anything runs, and they wrap jemalloc's default hooks,
- * whose symbol jemalloc-private.sh makes visible to us. An arena created
- * with hooks of its own (purgeable.c's, a program's) keeps them, and so
- * does one whose hooks a program replaces.
+ * whose symbol jemalloc-private.sh makes visible to us. Arena 0 alone takes
+ * its hooks from the metadata allocator jemalloc boots with, not from the
+ * configuration: do_init hooks it, at the first allocation through the
+ * shim's own paths or in the shim's constructor, whichever comes first. An
+ * arena created with hooks of its own (purgeable.c's, a program's) keeps
+ * them, and so does one whose hooks a program replaces.
  *
  * Nothing here allocates, and errno is preserved: the hooks run inside
  * malloc and free.
