@@ -241,9 +241,7 @@ _Unwind_Reason_Code vr_cxx_personality(int version, _Unwind_Action actions,
  * stack as it found it. */
 void *vr_cxx_resume_target(void)
 {
-	return rt_sym("_Unwind_Resume") ?: (vr_die("operator new: _Unwind_Resume needed, "
-	                                           "and no C++ runtime is loaded"),
-	                                    nullptr);
+	return reinterpret_cast<void *>(rt_fn<void (*)(void *)>("_Unwind_Resume"));
 }
 
 } // extern "C"
