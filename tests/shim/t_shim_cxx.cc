@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <dlfcn.h>
+#include <pthread.h>
 
 extern "C" {
 #include "shim/shimtest.h"
@@ -81,8 +82,32 @@ static int escaped(int kind, bool array)
 	return handler_calls == 1 ? what : -2;
 }
 
+/* A thread whose new-handler ends it with pthread_exit: a forced unwind
+ * through operator new's frames (jemalloc's, with the runtime reached at
+ * run time). Returns the thread's exit value, or -1 if operator new
+ * returned. */
+static void exit_handler()
+{
+	pthread_exit(reinterpret_cast<void *>(static_cast<uintptr_t>(42)));
+}
+
+static void *exiting_thread(void *)
+{
+	std::set_new_handler(exit_handler);
+	void *q = ::operator new(opaque(SIZE_MAX / 2));
+	::operator delete(q);
+	return reinterpret_cast<void *>(static_cast<intptr_t>(-1));
+}
+
 static void test_handler_exceptions()
 {
+	pthread_t t;
+	void *r = nullptr;
+	bool ran = pthread_create(&t, nullptr, exiting_thread, nullptr) == 0 &&
+	           pthread_join(t, &r) == 0;
+	tap_ok(ran && reinterpret_cast<uintptr_t>(r) == 42,
+	       "a new-handler that calls pthread_exit unwinds its thread through operator new");
+
 	for (int array = 0; array < 2; array++) {
 		const char *op = array ? "new[]" : "new";
 		tap_is(escaped(0, array), 1, "%s: a handler's std::bad_alloc ends in bad_alloc", op);
