@@ -142,6 +142,14 @@ tests_shim_plugin_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 	$(AM_V_GEN)$(SHELL) $(top_srcdir)/tests/shim/preload-stub.sh '' \
 		$(*F)$(EXEEXT) '' '$(SHIM_SKIP)' > $@ && chmod +x $@
 
+# u_prof: the math functions jemalloc_prof.c provides, against libm. An
+# ordinary unit test: it links the file itself, not the preload.
+check_PROGRAMS += tests/unit/u_prof
+TESTS += tests/unit/u_prof
+tests_unit_u_prof_SOURCES = tests/unit/u_prof.c malloc_shim/jemalloc_prof.c tests/tap.h
+tests_unit_u_prof_CFLAGS = $(AM_CFLAGS) -fno-builtin
+tests_unit_u_prof_LDADD = libvrange/libvrange_core.la -lm -ldl -lpthread
+
 # --- real programs under the shim (opt-in, a few minutes) -------------------
 EXTRA_DIST += tests/realapps/run
 .PHONY: check-realapps

@@ -8,11 +8,13 @@
  *
  * Mode "decay" (the test re-executes itself with a chosen environment)
  * exits with the decay that the arenas got, or 250 if arena 0 and the
- * default for new arenas disagree; mode "thp" checks huge blocks' advice.
+ * default for new arenas disagree; mode "thp" checks huge blocks' advice;
+ * mode "prof" runs jemalloc's heap profiler.
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -60,6 +62,43 @@ static int thp_mode(void)
 	return fail;
 }
 
+/* 1 if /proc/self/maps names a file containing name. */
+static bool mapped(const char *name)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	bool found = false;
+	while (f && fgets(line, sizeof line, f))
+		found |= strstr(line, name) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* MALLOC_CONF=prof:true,...: jemalloc's heap profiler in a C program that
+ * links neither libm nor libgcc_s (jemalloc_prof.c). Allocates from one
+ * call site and exits; jemalloc writes the final profile at exit. Bits:
+ * 1 libm got mapped (the shim brings its own exp, log and round), 2
+ * profiling is not on, 4 libgcc_s was not loaded for the backtraces. */
+static int prof_mode(void)
+{
+	int fail = 0;
+	bool on = false;
+	size_t len = sizeof on;
+	if (st_mallctl("opt.prof", &on, &len, NULL, 0) != 0 || !on)
+		fail |= 2;
+	static void *keep[1000];
+	for (int i = 0; i < 1000; i++) {
+		keep[i] = malloc((size_t)(64 + i * 16));
+		memset(keep[i], 1, 64);
+	}
+	if (mapped("libm.so"))
+		fail |= 1;
+	if (!mapped("libgcc_s"))
+		fail |= 4;
+	return fail;
+}
+
 /* The arenas' decay in a child with VRANGE_FREE_DECAY_MS and MALLOC_CONF
  * as given (NULL: unset). */
 static int child_decay(const char *vrange_decay, const char *conf)
@@ -69,6 +108,45 @@ static int child_decay(const char *vrange_decay, const char *conf)
 	return st_run_mode("/proc/self/exe", "decay", 2, names, values);
 }
 
+/* The heap profiler on, every allocation sampled, the final profile
+ * written at exit into a directory of our own. */
+static void test_prof(void)
+{
+	char dir[] = "/tmp/vrange-prof.XXXXXX";
+	if (!mkdtemp(dir)) {
+		tap_ok(false, "mkdtemp for the profile");
+		return;
+	}
+	char conf[256];
+	snprintf(conf, sizeof conf, "prof:true,lg_prof_sample:0,prof_final:true,"
+	         "prof_prefix:%s/vr", dir);
+	/* This program maps neither (as its child does at start-up). */
+	bool neither = !mapped("libm.so") && !mapped("libgcc_s");
+	int code = st_run_self("/proc/self/exe", "prof", "MALLOC_CONF", conf);
+	tap_ok(neither && code >= 0 && !(code & 3), "MALLOC_CONF=prof:true runs in a C "
+	       "program without libm or libgcc_s, and maps no libm (%d)", code);
+	tap_ok(code >= 0 && !(code & 4), "its backtraces load libgcc_s when first needed");
+
+	/* vr.<pid>.<seq>.f.heap: jemalloc's final profile. */
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "cat %s/vr.*.f.heap 2>/dev/null", dir);
+	FILE *f = popen(cmd, "r");
+	char line[512];
+	bool header = false;
+	int stacks = 0;
+	while (f && fgets(line, sizeof line, f)) {
+		header |= strncmp(line, "heap_v2/", 8) == 0;
+		stacks += strncmp(line, "@ 0x", 4) == 0;
+	}
+	if (f)
+		pclose(f);
+	tap_ok(header && stacks > 0, "... and writes its heap profile at exit, with "
+	       "backtraces (%d stacks)", stacks);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		tap_diag("could not remove %s", dir);
+}
+
 int main(int argc, char **argv)
 {
 	st_require_preload();
@@ -76,6 +154,8 @@ int main(int argc, char **argv)
 		return decay_mode();
 	if (argc > 1 && strcmp(argv[1], "thp") == 0)
 		return thp_mode();
+	if (argc > 1 && strcmp(argv[1], "prof") == 0)
+		return prof_mode();
 
 	unsigned n = 0;
 	size_t len = sizeof n;
@@ -94,6 +174,8 @@ int main(int argc, char **argv)
 
 	d = st_run_self("/proc/self/exe", "thp", "MALLOC_CONF", "thp:never");
 	tap_is(d, 0, "MALLOC_CONF=thp:never: no huge block gets the shim's MADV_HUGEPAGE");
+
+	test_prof();
 
 	/* The program's decay of 0 with the shim's hooks: freed 1 MiB blocks
 	 * become reclaimable (MADV_FREE) at once. */
