@@ -17,11 +17,9 @@
  * tested the result cost 2% more instructions on a std::map/std::string
  * churn program (cachegrind, whole process: 1.028G against 1.008G under a
  * plain jemalloc preload; now 1.0003 of it). Their runtime needs, renamed
- * to vr_cxx_*, are below. Every other form is defined here. Delete tests
- * vr_free_work (shim.h) before it jumps into jemalloc's free or its sized
- * free without flags (the one jemalloc's operators call): on 5 million
- * rounds of new/delete of a 64-byte object and new[]/delete[] of 8-519
- * bytes, 874.6M instructions against 864.3M (+1.2%).
+ * to vr_cxx_*, are below. Every other form is defined here. Delete is
+ * jemalloc's free or its sized free without flags (the one jemalloc's
+ * operators call), with nothing tested before (shim.h).
  *
  * Why the file does not link with libstdc++: the preload must not bring
  * libstdc++, libm and libgcc_s into a C program (about 1.3 MB of RSS). The

@@ -287,6 +287,15 @@ static int read_ctl(const char *name, void *out, size_t len)
 	return je_mallctl(name, out, &l, NULL, 0);
 }
 
+/* Does arena i exist with our hooks? */
+static bool arena_ours(unsigned i)
+{
+	char name[64];
+	extent_hooks_t *h = NULL;
+	snprintf(name, sizeof name, "arena.%u.extent_hooks", i);
+	return arena_exists(i) && read_ctl(name, &h, sizeof h) == 0 && h == &hooks;
+}
+
 static bool do_init(void)
 {
 	size_t len = 3;
@@ -413,12 +422,14 @@ void vr_ext_configure(void)
 		ssize_t d = (ssize_t)ms;
 		/* The default for arenas created from now on... */
 		je_mallctl("arenas.dirty_decay_ms", NULL, NULL, &d, sizeof d);
-		/* ...and the ones that exist, except the huge arena, which
-		 * jemalloc purges at every free on purpose. */
+		/* ...and the ones that exist with our hooks, except the huge
+		 * arena, which jemalloc purges at every free on purpose (and
+		 * not the purgeable heap's arena, whose decay of 0 is its
+		 * check against free(): purgeable.c). */
 		unsigned ntotal = 0;
 		read_ctl("arenas.narenas", &ntotal, sizeof ntotal);
 		for (unsigned i = 0; i < ntotal; i++) {
-			if (i == huge_ind || !arena_exists(i))
+			if (i == huge_ind || !arena_ours(i))
 				continue;
 			char name[64];
 			snprintf(name, sizeof name, "arena.%u.dirty_decay_ms", i);
@@ -478,13 +489,8 @@ static unsigned arenas_hooked(void)
 	if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
 		return 0;
 	read_ctl("arenas.narenas", &ntotal, sizeof ntotal);
-	for (unsigned i = 0; i < ntotal; i++) {
-		char name[64];
-		extent_hooks_t *h = NULL;
-		snprintf(name, sizeof name, "arena.%u.extent_hooks", i);
-		if (arena_exists(i) && read_ctl(name, &h, sizeof h) == 0 && h == &hooks)
-			n++;
-	}
+	for (unsigned i = 0; i < ntotal; i++)
+		n += arena_ours(i);
 	return n;
 }
 

@@ -29,14 +29,16 @@
 #
 # ALIASES: functions the preload exports as jemalloc's own, at the same
 # address under a second, global name: malloc is je_malloc itself, not a
-# wrapper that jumps to it (shim.c says why); so is glibc's other name for
-# it, __libc_malloc, and so are mallctl and mallctlbymib.
+# wrapper that jumps to it (shim.c says why), and free is je_free; so are
+# glibc's other names for them (__libc_malloc, __libc_free, cfree), and so
+# are mallctl and mallctlbymib.
 #
 # It fails, rather than link something unexpected, if a new name would clash
 # with one jemalloc already defines, or if the result defines a global that
 # is not in the list (a newer jemalloc with a new entry point).
 set -eu
-ALIASES="malloc:je_malloc __libc_malloc:je_malloc mallctl:je_mallctl mallctlbymib:je_mallctlbymib"
+ALIASES="malloc:je_malloc __libc_malloc:je_malloc free:je_free __libc_free:je_free cfree:je_free
+	mallctl:je_mallctl mallctlbymib:je_mallctlbymib"
 CXX_KEEP="_Znwm _Znam"
 ar=$1 ld=$2 objcopy=$3 nm=$4 pic=$5 redefine=$6 out=$7
 dir=$out.d

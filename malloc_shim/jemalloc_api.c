@@ -13,8 +13,8 @@
  *
  * They follow the rules of the shim's own entry points (shim.c): a new
  * block from an automatic arena ends with vr_ext_after_alloc (huge calloc'd
- * blocks are counted and advised), and the free paths refuse a
- * vrange_malloc object (purgeable.c).
+ * blocks are counted and advised), and the reallocations refuse a
+ * vrange_malloc object (a free of one is caught by purgeable.c).
  * jemalloc's contract is otherwise untouched: mallocx(0) stays undefined,
  * errno is whatever jemalloc leaves.
  */
@@ -80,13 +80,14 @@ VR_EXPORT size_t sallocx(const void *ptr, int flags)
 
 VR_EXPORT void dallocx(void *ptr, int flags)
 {
-	vr_free_check("dallocx()", ptr);
 	je_dallocx(ptr, flags);
 }
 
 VR_EXPORT void sdallocx(void *ptr, size_t size, int flags)
 {
-	vr_free_check("sdallocx()", ptr);
+	/* Sized: tested first, as the shim's sized frees are (shim.h). */
+	if (vr_unlikely(vr_pg_owns(ptr)))
+		vr_pg_die_free("sdallocx()", ptr);
 	je_sdallocx(ptr, size, flags);
 }
 

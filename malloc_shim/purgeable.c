@@ -6,8 +6,7 @@
  * Entry points (exported): vrange_malloc, vrange_free, vrange_lock,
  * vrange_unlock, and Darwin's malloc_make_purgeable and
  * malloc_make_nonpurgeable. Hidden (shim.h): vr_pg_base and vr_pg_len, the
- * reserved region that free() checks with one compare once VR_FREE_PG is
- * set in vr_free_work, and vr_pg_die_free.
+ * reserved region that realloc checks with one compare, and vr_pg_die_free.
  *
  * Where the objects live. One region of address space, reserved on the
  * first vrange_malloc (64 GiB, halved until the kernel accepts it, read-
@@ -15,8 +14,18 @@
  * feeds a dedicated jemalloc arena ("arenas.create" with our extent hooks)
  * that vrange_malloc reaches with MALLOCX_ARENA. Every purgeable object is
  * therefore inside the region, and nothing else is except the arena's own
- * metadata: free() tells a purgeable pointer from a heap one with a single
+ * metadata: realloc tells a purgeable pointer from a heap one with a single
  * unsigned compare, and a later optimistic mode can register the region once.
+ *
+ * How free() of a purgeable object is caught although free is jemalloc's
+ * own and tests nothing (shim.c says why): the arena purges every extent
+ * the moment it is freed (its decay is 0), inside the free call, through
+ * the purge hooks below, and every object is larger than the thread
+ * caches' largest size class (arenas.tcache_max, 32 KiB by default;
+ * smaller objects get a block of that size, whose untouched tail costs
+ * address space only), so no free of one lands in a thread cache where a
+ * plain malloc could take it. A purge that meets a page still marked live
+ * in the side table below is a free that did not come from vrange_free.
  *
  * The hooks. alloc bumps a pointer through the region, lock-free (a
  * compare-and-swap), so that no lock of ours is ever held inside jemalloc
@@ -50,6 +59,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -89,6 +99,7 @@ static uintptr_t bump;          /* next unused address of the region */
 static uintptr_t region_end;
 static vr_pg_meta_t *meta;      /* one entry per page of the region */
 static unsigned arena;
+static size_t min_alloc;        /* past the thread caches' largest class */
 static int init_err;            /* 0, or why the heap cannot work */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t stripes[PG_NSTRIPES];
@@ -131,9 +142,29 @@ static bool h_commit(extent_hooks_t *h, void *addr, size_t size, size_t off,
 	return false;
 }
 
+/*
+ * The arena purges every extent as it is freed (decay 0), inside the free
+ * call, and no object is small enough for a thread cache: so an object that
+ * reaches jemalloc's free without vrange_free (free, delete, sdallocx, ...:
+ * the shim's free is jemalloc's own and tests nothing) is purged here, still
+ * marked live in the side table, before anything can reuse its pages. No
+ * live object can be in a range jemalloc purges otherwise.
+ */
+static void check_freed(uintptr_t a, size_t len)
+{
+	size_t first = (a - vr_pg_base) >> vr_page_shift;
+	size_t n = len >> vr_page_shift;
+	for (size_t i = 0; i < n; i++)
+		if (__atomic_load_n(&meta[first + i].magic, __ATOMIC_RELAXED) == PG_MAGIC)
+			vr_die("free() of a vrange_malloc object %p (or delete, "
+			       "free_sized, sdallocx...: only vrange_free frees it)",
+			       (void *)(a + (i << vr_page_shift)));
+}
+
 static bool h_purge_lazy(extent_hooks_t *h, void *addr, size_t size, size_t off,
                          size_t len, unsigned ind)
 {
+	check_freed((uintptr_t)addr + off, len);
 	/* vr_madvise keeps errno: this runs inside free paths. */
 	return vr_madvise((uintptr_t)addr + off, len, MADV_FREE) != 0;
 }
@@ -141,6 +172,7 @@ static bool h_purge_lazy(extent_hooks_t *h, void *addr, size_t size, size_t off,
 static bool h_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t off,
                            size_t len, unsigned ind)
 {
+	check_freed((uintptr_t)addr + off, len);
 	/* Private anonymous memory reads zero after MADV_DONTNEED, which is
 	 * what a successful forced purge promises jemalloc. */
 	return vr_madvise((uintptr_t)addr + off, len, MADV_DONTNEED) != 0;
@@ -235,8 +267,6 @@ static void pg_init_once(void)
 	region_end = (uintptr_t)r + len;
 	__atomic_store_n(&vr_pg_base, (uintptr_t)r, __ATOMIC_RELEASE);
 	__atomic_store_n(&vr_pg_len, len, __ATOMIC_RELEASE);
-	/* From now on every free path checks its pointer (shim.h). */
-	__atomic_fetch_or(&vr_free_work, VR_FREE_PG, __ATOMIC_RELEASE);
 
 	/* jemalloc takes the arena's own metadata from the hooks too. */
 	extent_hooks_t *hp = &pg_hooks;
@@ -249,7 +279,25 @@ static void pg_init_once(void)
 		init_err = ENOMEM;
 		return;
 	}
+	/* Every freed extent purged at once (check_freed), and every object
+	 * beyond the thread caches' largest size class: jemalloc's free puts
+	 * nothing of this arena in a thread cache, where a plain malloc of
+	 * the same size could take it. */
+	ssize_t zero = 0;
+	char name[64];
+	size_t tmax = 0, tlen = sizeof tmax;
+	snprintf(name, sizeof name, "arena.%u.dirty_decay_ms", ind);
+	bool ok = je_mallctl(name, NULL, NULL, &zero, sizeof zero) == 0;
+	snprintf(name, sizeof name, "arena.%u.muzzy_decay_ms", ind);
+	ok = ok && je_mallctl(name, NULL, NULL, &zero, sizeof zero) == 0;
+	ok = ok && je_mallctl("arenas.tcache_max", &tmax, &tlen, NULL, 0) == 0;
 	errno = saved;
+	if (!ok) {
+		vr_warn("purgeable heap: jemalloc refused its arena's settings");
+		init_err = ENOMEM;
+		return;
+	}
+	min_alloc = (tmax + vr_page_size) & ~(vr_page_size - 1);
 	arena = ind;
 	if (pthread_atfork(pg_prepare, pg_parent, pg_child) != 0)
 		vr_die("pthread_atfork failed");
@@ -320,7 +368,10 @@ VR_EXPORT void *vrange_malloc(size_t size)
 		return NULL;
 	}
 	n &= ~(vr_page_size - 1);
-	void *p = je_mallocx(n, MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE |
+	/* The object is n bytes; jemalloc's block may be larger (see
+	 * pg_init_once), and its tail, never touched, costs only addresses. */
+	void *p = je_mallocx(n < min_alloc ? min_alloc : n,
+	                     MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE |
 	                     MALLOCX_LG_ALIGN(vr_page_shift));
 	if (!p) {
 		errno = ENOMEM;

@@ -2,14 +2,14 @@
  * shim.c - the malloc family of libvrange_preload.so, forwarded to the
  * jemalloc linked into it (jemalloc_private.h).
  *
- * Entry points (exported): free, calloc, realloc, reallocarray, memalign,
+ * Entry points (exported): calloc, realloc, reallocarray, memalign,
  * posix_memalign, aligned_alloc, valloc, pvalloc, malloc_usable_size,
  * free_sized, free_aligned_sized, mallinfo, mallinfo2, malloc_trim,
  * malloc_stats, malloc_info, mallopt, and glibc's __libc_* names for
- * them and cfree; malloc (and __libc_malloc) is jemalloc's (below). Hidden
- * helpers for the C++ operators (cxx.cc): vr_shim_alloc; the free paths,
- * vr_shim_free and vr_shim_free_sized, are inline in shim.h, and
- * vr_free_work_slow.
+ * them; malloc and free (and __libc_malloc, __libc_free, cfree) are
+ * jemalloc's (below). Hidden helpers for the C++ operators (cxx.cc):
+ * vr_shim_alloc; the free paths, vr_shim_free and vr_shim_free_sized, are
+ * inline in shim.h.
  *
  * Why the shim defines the family instead of leaving it to jemalloc: the
  * dynamic linker resolves a symbol to the first definition in the global
@@ -29,21 +29,21 @@
  * and which never go through the dynamic linker: no recursion at start-up,
  * and jemalloc initialises itself on its first call, whoever makes it.
  *
- * malloc is not defined here: the preload exports jemalloc's own malloc
- * under that name (jemalloc-private.sh), so a program's malloc costs what
- * it costs under a plain jemalloc preload, to the instruction. A wrapper
- * that only tested one thread-local limit and jumped into jemalloc's malloc
- * cost 3.4% more instructions on small-allocation churn (cachegrind),
- * about as much in time. Nothing needs it: jemalloc creates every arena
- * with the shim's extent hooks (extents.c), and huge blocks are counted and
- * advised as they are freed.
+ * malloc and free are not defined here: the preload exports jemalloc's own
+ * under those names (jemalloc-private.sh), so a program's malloc and free
+ * cost what they cost under a plain jemalloc preload, to the instruction.
+ * A malloc wrapper that only tested one thread-local limit cost 3.4% more
+ * instructions on small-allocation churn (cachegrind), and a free that
+ * tested one word before jumping into jemalloc's cost 1.8%, about as much
+ * in time or more. Neither is needed: jemalloc creates every arena with the
+ * shim's extent hooks (extents.c), huge blocks are counted and advised as
+ * they are freed, and a vrange_malloc object that reaches jemalloc's free
+ * is caught as its arena purges it (purgeable.c).
  *
  * The other allocation paths end with vr_ext_after_alloc, which counts and
  * advises huge calloc'd blocks (extents.c). errno: set to ENOMEM (or
  * EINVAL) exactly where glibc sets it; free and posix_memalign never
- * change it. Every free path tests one word first (vr_free_work, shim.h):
- * 0 unless the purgeable heap exists, in which case a vrange_malloc object
- * is refused with a diagnostic (purgeable.c).
+ * change it.
  */
 #include "internal.h"
 
@@ -145,31 +145,8 @@ void *vr_shim_alloc(size_t n, size_t align)
 
 /* malloc: jemalloc's own (see the top of this file). */
 
-unsigned vr_free_work;
+/* free: jemalloc's own (jemalloc-private.sh), like malloc. */
 
-__attribute__((noinline)) void vr_free_work_slow(const char *fn, const void *p)
-{
-	if (vr_unlikely(vr_pg_owns(p)))
-		vr_pg_die_free(fn, p);
-}
-
-__attribute__((noinline)) void vr_free_slow(void *p)
-{
-	vr_free_work_slow("free()", p);
-	je_free(p);
-}
-
-__attribute__((noinline)) void vr_free_sized_slow(void *p, size_t n, int flags)
-{
-	vr_free_work_slow("free()", p);
-	if (p)
-		je_sdallocx(p, n, flags);
-}
-
-VR_EXPORT void free(void *p)
-{
-	vr_shim_free(p);
-}
 
 VR_EXPORT void *calloc(size_t nmemb, size_t size)
 {
@@ -291,12 +268,12 @@ VR_EXPORT void free_sized(void *p, size_t size)
 {
 	/* sdallocx spares jemalloc the lookup of the size class; like
 	 * jemalloc's own sized operator delete, a wrong size is undefined. */
-	vr_shim_free_sized(p, size, 0);
+	vr_shim_free_sized_fn("free_sized()", p, size, 0);
 }
 
 VR_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
 {
-	vr_shim_free_sized(p, size, pow2(align) ? align : 0);
+	vr_shim_free_sized_fn("free_aligned_sized()", p, size, pow2(align) ? align : 0);
 }
 
 /* --- glibc's introspection, answered from jemalloc's statistics -------- */
@@ -470,12 +447,11 @@ VR_EXPORT int malloc_info(int options, FILE *fp)
  * program (or a malloc-debugging library) that calls __libc_malloc or
  * __libc_free directly would otherwise reach glibc's heap and hand its
  * blocks to jemalloc, or the reverse. glibc never calls them through its
- * PLT, so interposing them changes only such callers. __libc_malloc is
- * jemalloc's malloc itself (jemalloc-private.sh); cfree is the old name of
- * free that binaries built against glibc before 2.26 may still call.
+ * PLT, so interposing them changes only such callers. __libc_malloc and
+ * __libc_free are jemalloc's malloc and free themselves
+ * (jemalloc-private.sh), and so is cfree, the old name of free that
+ * binaries built against glibc before 2.26 may still call.
  */
-VR_EXPORT void __libc_free(void *p) __attribute__((alias("free"), copy(free)));
-VR_EXPORT void cfree(void *p) __attribute__((alias("free"), copy(free)));
 VR_EXPORT void *__libc_calloc(size_t nmemb, size_t size) __attribute__((alias("calloc"), copy(calloc)));
 VR_EXPORT void *__libc_realloc(void *p, size_t n) __attribute__((alias("realloc"), copy(realloc)));
 VR_EXPORT void *__libc_memalign(size_t align, size_t n) __attribute__((alias("memalign"), copy(memalign)));

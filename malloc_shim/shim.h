@@ -136,57 +136,40 @@ static inline int vr_shim_align_flag(size_t align)
 }
 
 /*
- * What every free path must do before it frees, as bits of one word, so
- * that a free with nothing to do costs one load and test (0, the common
- * case) before it jumps into jemalloc:
- *  - VR_FREE_PG: the purgeable region exists (set once, by the first
- *    vrange_malloc): every pointer is checked against it, since a
- *    vrange_malloc object would go back to jemalloc with its lock count and
- *    volatile state still recorded.
- */
-#define VR_FREE_PG 1u
-extern unsigned vr_free_work;
-
-/* The work vr_free_work names; dies with "<fn> of a vrange_malloc object
- * <p>" (fn: "free()" etc.) if p is one. shim.c. */
-void vr_free_work_slow(const char *fn, const void *p);
-/* The same, then free(p) or the sized free: out of line, so that the fast
- * paths below are a load, a test and a jump, without a stack frame. */
-void vr_free_slow(void *p);
-void vr_free_sized_slow(void *p, size_t n, int flags);
-
-static inline void vr_free_check(const char *fn, const void *p)
-{
-	if (__builtin_expect(__atomic_load_n(&vr_free_work, __ATOMIC_ACQUIRE) != 0, 0))
-		vr_free_work_slow(fn, p);
-}
-
-/*
- * Frees p (NULL is fine). Inline, so that free and operator delete jump
- * straight into jemalloc. errno: POSIX.1-2024 (and glibc since 2.33)
- * promise that free keeps it, and so does jemalloc's free (shim.c).
+ * Frees p (NULL is fine): jemalloc's free itself. Nothing is tested first:
+ * a vrange_malloc object that reaches jemalloc's free is caught by the
+ * purgeable arena as jemalloc purges it (purgeable.c). errno: POSIX.1-2024
+ * (and glibc since 2.33) promise that free keeps it, and so does
+ * jemalloc's free (shim.c).
  */
 static inline void vr_shim_free(void *p)
 {
-	if (__builtin_expect(__atomic_load_n(&vr_free_work, __ATOMIC_ACQUIRE) != 0, 0))
-		vr_free_slow(p);
-	else
-		je_free(p);
+	je_free(p);
 }
 
 /* Frees p allocated with exactly n bytes (0 as for malloc(0)) and align
- * (sized deallocation; sdallocx, like free, keeps errno). */
-static inline void vr_shim_free_sized(void *p, size_t n, size_t align)
+ * (sized deallocation; sdallocx, like free, keeps errno). Unlike free, it
+ * tests p first (vr_pg_owns: a load and a test while no purgeable heap
+ * exists): jemalloc takes the size it is given on trust, and the size a
+ * program would give for a vrange_malloc object names a small class, whose
+ * free goes to a thread cache, not to the purgeable arena. fn names the
+ * caller in the diagnostic. */
+static inline void vr_shim_free_sized_fn(const char *fn, void *p, size_t n, size_t align)
 {
-	if (__builtin_expect(__atomic_load_n(&vr_free_work, __ATOMIC_ACQUIRE) != 0, 0))
-		vr_free_sized_slow(p, n ? n : 1, vr_shim_align_flag(align));
-	else if (p && align <= 1)
+	if (vr_unlikely(vr_pg_owns(p)))
+		vr_pg_die_free(fn, p);
+	if (p && align <= 1)
 		/* What jemalloc's own sized operator delete calls; a size of 0
 		 * (malloc(0), new of 0 bytes) names the smallest class, which is
 		 * what jemalloc gave. */
 		je_je_sdallocx_noflags(p, n);
 	else if (p)
 		je_sdallocx(p, n ? n : 1, vr_shim_align_flag(align));
+}
+
+static inline void vr_shim_free_sized(void *p, size_t n, size_t align)
+{
+	vr_shim_free_sized_fn("a sized free (free_sized, sized delete)", p, n, align);
 }
 
 #pragma GCC visibility pop

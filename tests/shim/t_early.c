@@ -15,13 +15,17 @@
  *
  * Modes (the test re-executes itself): "preloaded" with early.so in
  * LD_PRELOAD after or before the shim, "decay" with VRANGE_FREE_DECAY_MS=0,
- * "conf" with MALLOC_CONF=narenas:3; and "dlopen", without the preload, to
+ * "conf" with MALLOC_CONF=narenas:3, "pgfree" to free() a purgeable object
+ * made in the preinit function; and "dlopen", without the preload, to
  * check that a running process cannot load it.
  * A child reports failures as bits of its exit status.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -179,6 +183,19 @@ static void test_dlopen(const char *self)
 	free(lp);
 }
 
+/* free() of the purgeable object the preinit function made, before the
+ * shim's constructor configured the arenas: must still die (the
+ * purgeable arena's decay of 0 survives that configuration). Exits 0 if
+ * it did not. */
+static int pgfree_mode(void)
+{
+	int devnull = open("/dev/null", O_WRONLY);
+	if (devnull >= 0)
+		dup2(devnull, 2);
+	free(pre_pg);
+	return 0;
+}
+
 /* early.so: beside t_early's C++ plugin (the wrapper names the plugin). */
 static char *early_so_path(void)
 {
@@ -224,6 +241,8 @@ int main(int argc, char **argv)
 		return decay_mode();
 	if (argc > 1 && strcmp(argv[1], "conf") == 0)
 		return conf_mode();
+	if (argc > 1 && strcmp(argv[1], "pgfree") == 0)
+		return pgfree_mode();
 
 	tap_ok(pre_ok == 1, "a preinit_array function (before every constructor) can "
 	       "malloc, calloc, realloc, posix_memalign, strdup and run a thread");
@@ -246,6 +265,18 @@ int main(int argc, char **argv)
 	int code = st_run_self("/proc/self/exe", "decay", "VRANGE_FREE_DECAY_MS", "0");
 	tap_ok(code == 0, "VRANGE_FREE_DECAY_MS=0 holds for the arena created before the "
 	       "shim's constructor: freed blocks are MADV_FREE'd at once (%d)", code);
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "t_early", "pgfree", (char *)NULL);
+		_exit(127);
+	}
+	int st = 0;
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	tap_ok(pid > 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+	       "free() of a purgeable object made before the shim's constructor "
+	       "still aborts (status %#x)", st);
 
 	code = st_run_self("/proc/self/exe", "conf", "MALLOC_CONF", "narenas:3");
 	tap_ok(code == 0, "MALLOC_CONF holds when jemalloc starts in a preinit_array "

@@ -217,6 +217,48 @@ static void do_free(void)
 	free(p);
 }
 
+/* The other ways into jemalloc's free, looked up as a program would (the
+ * linked variant has them from the same library). */
+static void do_free_volatile(void)
+{
+	void *p = p_malloc(3 * 4096);
+	p_unlock(p);
+	free(p);
+}
+
+static void do_free_large(void)
+{
+	void *p = p_malloc(5u << 20);
+	free(p);
+}
+
+static void do_free_sized(void)
+{
+	void (*fs)(void *, size_t) = (void (*)(void *, size_t))(uintptr_t)
+		dlsym(RTLD_DEFAULT, "free_sized");
+	void *p = p_malloc(10);
+	if (fs)
+		fs(p, 10);
+}
+
+static void do_sdallocx(void)
+{
+	void (*sd)(void *, size_t, int) = (void (*)(void *, size_t, int))(uintptr_t)
+		dlsym(RTLD_DEFAULT, "sdallocx");
+	void *p = p_malloc(4096);
+	if (sd)
+		sd(p, 4096, 0);
+}
+
+static void do_dallocx(void)
+{
+	void (*d)(void *, int) = (void (*)(void *, int))(uintptr_t)
+		dlsym(RTLD_DEFAULT, "dallocx");
+	void *p = p_malloc(4096);
+	if (d)
+		d(p, 0);
+}
+
 static void do_realloc(void)
 {
 	void *p = p_malloc(10);
@@ -271,6 +313,13 @@ static void test_misuse(void)
 	tap_ok(dies_with(do_free, "libvrange: ") &&
 	       dies_with(do_free, "free() of a vrange_malloc object 0x"),
 	       "free() of a vrange_malloc object aborts with a message");
+	tap_ok(dies_with(do_free_volatile, "free() of a vrange_malloc object 0x") &&
+	       dies_with(do_free_large, "free() of a vrange_malloc object 0x"),
+	       "so does free() of a volatile one, and of a 5 MiB one");
+	tap_ok(dies_with(do_free_sized, "free_sized() of a vrange_malloc object 0x") &&
+	       dies_with(do_sdallocx, "sdallocx() of a vrange_malloc object 0x") &&
+	       dies_with(do_dallocx, "free() of a vrange_malloc object 0x"),
+	       "and free_sized(), sdallocx() and dallocx() of one");
 	tap_ok(dies_with(do_realloc, "realloc() of a vrange_malloc object"),
 	       "realloc() of a vrange_malloc object aborts with a message");
 	tap_ok(dies_with(do_vfree_malloc, "which is not a live vrange_malloc object"),

@@ -16,6 +16,11 @@
 #include <vector>
 
 #include <dlfcn.h>
+#include <cerrno>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <fcntl.h>
 #include <pthread.h>
 
 extern "C" {
@@ -235,6 +240,36 @@ static void test_churn()
 	tap_is(bad.load(), 0, "6 threads of std::map<std::string, std::string> churn");
 }
 
+/* delete of a vrange_malloc object, sized (as C++14 compiles `delete p`)
+ * or not, in a child: 1 if it died of SIGABRT. */
+static int delete_dies(bool sized)
+{
+	auto vm = reinterpret_cast<void *(*)(std::size_t)>(dlsym(RTLD_DEFAULT, "vrange_malloc"));
+	if (!vm)
+		return 0;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+		dup2(devnull, 2);
+		void *p = vm(64);
+		if (sized)
+			::operator delete(p, static_cast<std::size_t>(64));
+		else
+			::operator delete(p);
+		_exit(0);
+	}
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+static void test_delete_purgeable()
+{
+	tap_ok(delete_dies(true), "sized delete of a vrange_malloc object aborts");
+	tap_ok(delete_dies(false), "unsized delete of a vrange_malloc object aborts");
+}
+
 static void test_plugin()
 {
 	const char *path = getenv("VRANGE_TEST_PLUGIN");
@@ -264,6 +299,7 @@ int main()
 {
 	st_require_preload();
 	test_operators();
+	test_delete_purgeable();
 	test_churn();
 	test_plugin();
 	tap_done();
