@@ -2,7 +2,8 @@
  * extents.c - jemalloc extent hooks that make freed memory volatile.
  *
  * Entry points (hidden, see shim.h): vr_ext_init, vr_ext_configure,
- * vr_ext_after_alloc_slow, vr_ext_trim_begin/end, vr_ext_lazy_bytes/calls;
+ * vr_ext_after_alloc_slow, vr_ext_trim_begin/end, vr_ext_count_lazy,
+ * vr_ext_lazy_bytes/calls;
  * vr_je_arena_config, the configuration jemalloc creates its arenas with.
  *
  * What the hooks change. jemalloc gives freed pages back in two steps: a
@@ -191,9 +192,7 @@ static bool h_purge_lazy(extent_hooks_t *h, void *addr, size_t size, size_t off,
 		return dflt->purge_lazy ? dflt->purge_lazy(dflt, addr, size, off, len, ind)
 		                        : true;
 	}
-	__atomic_add_fetch(&lazy_bytes, len, __ATOMIC_RELAXED);
-	vr_stat_add(VR_STAT_SHIM_LAZY, len);
-	__atomic_add_fetch(&lazy_calls, 1, __ATOMIC_RELAXED);
+	vr_ext_count_lazy(len);
 	return false;
 }
 
@@ -448,6 +447,13 @@ void vr_ext_trim_begin(void)
 void vr_ext_trim_end(void)
 {
 	trim_forced = false;
+}
+
+void vr_ext_count_lazy(size_t len)
+{
+	__atomic_add_fetch(&lazy_bytes, len, __ATOMIC_RELAXED);
+	vr_stat_add(VR_STAT_SHIM_LAZY, len);
+	__atomic_add_fetch(&lazy_calls, 1, __ATOMIC_RELAXED);
 }
 
 uint64_t vr_ext_lazy_bytes(void)

@@ -75,6 +75,9 @@ void vr_ext_trim_begin(void);
 void vr_ext_trim_end(void);
 
 /* Bytes and calls of MADV_FREE issued by the hooks since start-up. */
+/* Counts len bytes handed to MADV_FREE (here, and by the purgeable heap's
+ * arena, purgeable.c). */
+void vr_ext_count_lazy(size_t len);
 uint64_t vr_ext_lazy_bytes(void);
 uint64_t vr_ext_lazy_calls(void);
 
