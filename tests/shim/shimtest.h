@@ -118,10 +118,10 @@ static long long st_rollup(const char *field)
 	return v;
 }
 
-/* 1 if /proc/self/maps has a [heap] line: glibc's malloc uses the program
- * break for its main arena, so a [heap] means it ran. */
+/* 1 if a line of /proc/self/maps contains name (a file's name, "[heap]"),
+ * 0 if none does, -1 if the file cannot be read. */
 __attribute__((unused))
-static int st_has_brk_heap(void)
+static int st_mapped(const char *name)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
 	if (!f)
@@ -129,10 +129,18 @@ static int st_has_brk_heap(void)
 	char line[512];
 	int found = 0;
 	while (fgets(line, sizeof line, f))
-		if (strstr(line, "[heap]"))
+		if (strstr(line, name))
 			found = 1;
 	fclose(f);
 	return found;
+}
+
+/* 1 if /proc/self/maps has a [heap] line: glibc's malloc uses the program
+ * break for its main arena, so a [heap] means it ran. */
+__attribute__((unused))
+static int st_has_brk_heap(void)
+{
+	return st_mapped("[heap]");
 }
 
 /*

@@ -62,19 +62,6 @@ static int thp_mode(void)
 	return fail;
 }
 
-/* 1 if /proc/self/maps names a file containing name. */
-static bool mapped(const char *name)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	bool found = false;
-	while (f && fgets(line, sizeof line, f))
-		found |= strstr(line, name) != NULL;
-	if (f)
-		fclose(f);
-	return found;
-}
-
 /* MALLOC_CONF=prof:true,...: jemalloc's heap profiler in a C program that
  * links neither libm nor libgcc_s (jemalloc_prof.c). Allocates from one
  * call site and exits; jemalloc writes the final profile at exit. Bits:
@@ -92,9 +79,9 @@ static int prof_mode(void)
 		keep[i] = malloc((size_t)(64 + i * 16));
 		memset(keep[i], 1, 64);
 	}
-	if (mapped("libm.so"))
+	if (st_mapped("libm.so") != 0)
 		fail |= 1;
-	if (!mapped("libgcc_s"))
+	if (st_mapped("libgcc_s") != 1)
 		fail |= 4;
 	return fail;
 }
@@ -121,7 +108,7 @@ static void test_prof(void)
 	snprintf(conf, sizeof conf, "prof:true,lg_prof_sample:0,prof_final:true,"
 	         "prof_prefix:%s/vr", dir);
 	/* This program maps neither (as its child does at start-up). */
-	bool neither = !mapped("libm.so") && !mapped("libgcc_s");
+	bool neither = st_mapped("libm.so") == 0 && st_mapped("libgcc_s") == 0;
 	int code = st_run_self("/proc/self/exe", "prof", "MALLOC_CONF", conf);
 	tap_ok(neither && code >= 0 && !(code & 3), "MALLOC_CONF=prof:true runs in a C "
 	       "program without libm or libgcc_s, and maps no libm (%d)", code);

@@ -70,14 +70,8 @@ static void test_binding(void)
 	       !st_is_jemalloc(m), "a stack, static or mmap address is not jemalloc's (negative control)");
 	munmap(m, 4096);
 	/* Only optimistic ranges and VRANGE_DEBUG need backtraces. */
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int unw = 0;
-	while (f && fgets(line, sizeof line, f))
-		unw |= strstr(line, "libunwind") != NULL || strstr(line, "liblzma") != NULL;
-	if (f)
-		fclose(f);
-	tap_ok(f && !unw, "neither libunwind nor liblzma is mapped by the shim");
+	tap_ok(st_mapped("libunwind") == 0 && st_mapped("liblzma") == 0,
+	       "neither libunwind nor liblzma is mapped by the shim");
 }
 
 static void test_malloc_free(void)
@@ -1017,19 +1011,6 @@ static void test_lazy(const char *self)
 	       "within 1.3 s (%llu bytes)", (unsigned long long)(st_lazy_bytes() - b));
 }
 
-/* 1 if /proc/self/maps names a file containing name. */
-static int mapped(const char *name)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int found = 0;
-	while (f && fgets(line, sizeof line, f))
-		found |= strstr(line, name) != NULL;
-	if (f)
-		fclose(f);
-	return found;
-}
-
 /*
  * A C program maps no C++ runtime because of the preload (jemalloc is
  * linked into it), yet a C++ plugin it dlopens, with RTLD_LOCAL, gets the
@@ -1044,7 +1025,7 @@ static void test_cxx_plugin(void)
 	};
 	int none = 1;
 	for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
-		if (mapped(libs[i])) {
+		if (st_mapped(libs[i]) == 1) {
 			tap_diag("%s is mapped", libs[i]);
 			none = 0;
 		}
