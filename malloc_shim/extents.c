@@ -58,14 +58,12 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 
 #include "jemalloc_private.h"
 
@@ -475,12 +473,11 @@ uint64_t vr_ext_lazy_calls(void)
 static long long lazyfree_kb(void)
 {
 	char buf[2048];
-	int fd = (int)vr_sys6(SYS_openat, AT_FDCWD, (long)"/proc/self/smaps_rollup",
-	                      O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	int fd = vr_open_ro("/proc/self/smaps_rollup");
 	if (fd < 0)
 		return -1;
-	long n = vr_sys6(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
-	vr_sys6(SYS_close, fd, 0, 0, 0, 0, 0);
+	ssize_t n = vr_read(fd, buf, sizeof buf - 1);
+	vr_close(fd);
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';

@@ -31,15 +31,13 @@ char *vr_je_secure_getenv(const char *name);
 
 char *vr_je_secure_getenv(const char *name)
 {
-	extern char **environ;
-	if (__atomic_load_n(&environ, __ATOMIC_RELAXED))
-		return secure_getenv(name);
 	/* secure_getenv's rule: nothing for a set-user-ID or set-group-ID
-	 * program (the kernel's AT_SECURE, which ld.so has read already). */
+	 * program (the kernel's AT_SECURE, which ld.so has read already);
+	 * otherwise getenv, which vr_getenv is while environ is set. The
+	 * buffer is kept: jemalloc holds on to the string while it parses
+	 * it, and it reads only MALLOC_CONF, once. */
 	if (getauxval(AT_SECURE))
 		return NULL;
-	/* Kept: jemalloc holds on to the string while it parses it, and it
-	 * reads only MALLOC_CONF, once. */
 	static char value[4096];
 	return (char *)vr_getenv(name, value, sizeof value);
 }
