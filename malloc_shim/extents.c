@@ -52,6 +52,43 @@
  * arena created with hooks of its own (purgeable.c's, a program's) keeps
  * them, and so does one whose hooks a program replaces.
  *
+ * The rule of every hook (here and in purgeable.c). jemalloc calls an
+ * extent hook with its own locks held (an ecache mutex while it merges or
+ * splits a freed extent, the grow mutex while it maps more), in any thread
+ * state: a thread whose first allocator call is free() runs it on a tsd
+ * that jemalloc initialised only minimally. So nothing reachable from a
+ * hook may allocate, take a jemalloc lock or fetch the thread's full tsd:
+ * the full fetch initialises the thread cache, which allocates, which
+ * takes the ecache mutex this thread already holds. jemalloc's public
+ * default hooks (the extent_hooks_t table) are written for callers outside
+ * jemalloc and fetch it (5.3's alloc and merge); a thread pool whose
+ * workers first freed large blocks made elsewhere hung on it (xz -T2 -dc).
+ * Hence the hooks call jemalloc's default operations themselves, the
+ * *_impl functions (jemalloc_private.h), as jemalloc does for an arena
+ * with default hooks, with the tsd pointer jemalloc passed down.
+ *
+ * What each hook calls, and nothing else:
+ *   alloc         ehooks_default_alloc_impl (mmap; the dss path on mmap
+ *                 failure takes jemalloc's own locks, exactly as with the
+ *                 default hooks), vr_madvise (raw system call)
+ *   dalloc        ehooks_default_dalloc_impl (munmap)
+ *   destroy       ehooks_default_destroy_impl (munmap)
+ *   commit        ehooks_default_commit_impl (mmap over the range)
+ *   decommit      ehooks_default_decommit_impl (mmap PROT_NONE)
+ *   purge_lazy    vr_madvise(MADV_FREE), else ehooks_default_purge_lazy_impl;
+ *                 vr_ext_count_lazy (atomic counters)
+ *   purge_forced  huge_use (atomic), vr_madvise(MADV_HUGEPAGE),
+ *                 ehooks_default_purge_forced_impl (MADV_DONTNEED), an
+ *                 atomic counter
+ *   split         ehooks_default_split_impl (a constant)
+ *   merge         ehooks_default_merge_impl (an address comparison)
+ * purgeable.c's hooks: a compare-and-swap on its bump pointer (alloc), its
+ * side table read with atomic loads and vr_die (purge_lazy), vr_madvise and
+ * vr_ext_count_lazy; the others return constants. None of them touches
+ * libvrange's registry or its lock: vrange_malloc's objects are marked and
+ * unmarked by vrange_unlock/lock, outside jemalloc.
+ * tests/shim/t_lifecycle runs every entry point as a thread's first call.
+ *
  * Nothing here allocates, and errno is preserved: the hooks run inside
  * malloc and free.
  */
@@ -117,7 +154,8 @@ static __thread bool in_init __attribute__((tls_model("initial-exec")));
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE, INIT_FAILED };
 static int init_state;
 
-/* jemalloc's default hooks (ehooks_default_extent_hooks), wrapped below. */
+/* jemalloc's default hooks: only compared with, never called (see the
+ * banner). */
 extern const extent_hooks_t je_ehooks_default_extent_hooks;
 static extent_hooks_t *const dflt = (extent_hooks_t *)&je_ehooks_default_extent_hooks;
 static size_t mib_decay[3];
@@ -149,8 +187,11 @@ static void *h_alloc(extent_hooks_t *h, void *addr, size_t size, size_t align,
                      bool *zero, bool *commit, unsigned ind)
 {
 	bool huge = ind == huge_ind && !addr && size >= HUGE_ALIGN;
-	void *p = dflt->alloc(dflt, addr, size, huge && align < HUGE_ALIGN ? HUGE_ALIGN : align,
-	                      zero, commit, ind);
+	if (huge && align < HUGE_ALIGN)
+		align = HUGE_ALIGN;
+	/* At least a page, as jemalloc's default hook rounds it. */
+	align = (align + vr_page_size - 1) & ~(vr_page_size - 1);
+	void *p = je_ehooks_default_alloc_impl(&je_tsd_tls, addr, size, align, zero, commit, ind);
 	if (p && huge && thp_advice)
 		vr_madvise((uintptr_t)p, size, MADV_HUGEPAGE); /* keeps errno */
 	return p;
@@ -159,25 +200,25 @@ static void *h_alloc(extent_hooks_t *h, void *addr, size_t size, size_t align,
 static bool h_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committed,
                      unsigned ind)
 {
-	return dflt->dalloc(dflt, addr, size, committed, ind);
+	return je_ehooks_default_dalloc_impl(addr, size);
 }
 
 static void h_destroy(extent_hooks_t *h, void *addr, size_t size, bool committed,
                       unsigned ind)
 {
-	dflt->destroy(dflt, addr, size, committed, ind);
+	je_ehooks_default_destroy_impl(addr, size);
 }
 
 static bool h_commit(extent_hooks_t *h, void *addr, size_t size, size_t off,
                      size_t len, unsigned ind)
 {
-	return dflt->commit(dflt, addr, size, off, len, ind);
+	return je_ehooks_default_commit_impl(addr, off, len);
 }
 
 static bool h_decommit(extent_hooks_t *h, void *addr, size_t size, size_t off,
                        size_t len, unsigned ind)
 {
-	return dflt->decommit(dflt, addr, size, off, len, ind);
+	return je_ehooks_default_decommit_impl(addr, off, len);
 }
 
 static bool h_purge_lazy(extent_hooks_t *h, void *addr, size_t size, size_t off,
@@ -187,8 +228,7 @@ static bool h_purge_lazy(extent_hooks_t *h, void *addr, size_t size, size_t off,
 	if (vr_madvise((uintptr_t)addr + off, len, MADV_FREE) != 0) {
 		/* A kernel without MADV_FREE (< 4.5): let jemalloc's own lazy
 		 * purge, which probed what works, do it or refuse. */
-		return dflt->purge_lazy ? dflt->purge_lazy(dflt, addr, size, off, len, ind)
-		                        : true;
+		return je_ehooks_default_purge_lazy_impl(addr, off, len);
 	}
 	vr_ext_count_lazy(len);
 	return false;
@@ -216,9 +256,9 @@ static bool h_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t of
 		if (!zeroing && a < e && thp_advice)
 			vr_madvise(a, e - a, MADV_HUGEPAGE); /* keeps errno */
 	}
-	if (!let || !dflt->purge_forced)
+	if (!let)
 		return true;
-	bool r = dflt->purge_forced(dflt, addr, size, off, len, ind);
+	bool r = je_ehooks_default_purge_forced_impl(addr, off, len);
 	if (!r)
 		__atomic_add_fetch(&forced_bytes, len, __ATOMIC_RELAXED);
 	return r;
@@ -227,13 +267,13 @@ static bool h_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t of
 static bool h_split(extent_hooks_t *h, void *addr, size_t size, size_t a,
                     size_t b, bool committed, unsigned ind)
 {
-	return dflt->split(dflt, addr, size, a, b, committed, ind);
+	return je_ehooks_default_split_impl();
 }
 
 static bool h_merge(extent_hooks_t *h, void *a, size_t asize, void *b,
                     size_t bsize, bool committed, unsigned ind)
 {
-	return dflt->merge(dflt, a, asize, b, bsize, committed, ind);
+	return je_ehooks_default_merge_impl(&je_tsd_tls, a, b);
 }
 
 /* Every member set: jemalloc's default hooks have them all on Linux (a

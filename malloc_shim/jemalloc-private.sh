@@ -24,8 +24,12 @@
 # arena_config_default, the configuration it creates arenas with, to
 # vr_je_arena_config: jemalloc's definition is made weak and the shim's
 # (extents.c: our extent hooks) is the one every reference binds to.
-# jemalloc's default extent hooks, which ours wrap, are made global (hidden)
-# for the shim to reach.
+# jemalloc's default extent operations (the *_impl functions behind its
+# default hooks) and its thread-specific data (tsd_tls) are made global
+# (hidden) for extents.c: our hooks call those operations directly, as
+# jemalloc does itself, never through the public default hooks, which
+# fetch a full tsd (extents.c says why that deadlocks); the address of
+# those hooks stays reachable, to be compared with.
 #
 # ALIASES: functions the preload exports as jemalloc's own, at the same
 # address under a second, global name: malloc is je_malloc itself, not a
@@ -105,8 +109,13 @@ if [ "$size" != 16 ]; then
 	echo "jemalloc-private: arena_config_default is ${size:-missing}, not 16 bytes" >&2
 	exit 1
 fi
-$objcopy $add --globalize-symbol=je_je_sdallocx_noflags \
-	--globalize-symbol=je_ehooks_default_extent_hooks \
+EHOOKS_IMPL="alloc dalloc destroy commit decommit purge_lazy purge_forced split merge"
+glob=
+for op in $EHOOKS_IMPL; do
+	glob="$glob --globalize-symbol=je_ehooks_default_${op}_impl"
+done
+$objcopy $add $glob --globalize-symbol=je_je_sdallocx_noflags \
+	--globalize-symbol=je_tsd_tls --globalize-symbol=je_ehooks_default_extent_hooks \
 	--globalize-symbol=vr_je_arena_config "$dir/renamed.o" "$dir/glob.o"
 $objcopy --weaken-symbol=vr_je_arena_config "$dir/glob.o" "$dir/out.o"
 
@@ -116,7 +125,8 @@ $objcopy --weaken-symbol=vr_je_arena_config "$dir/glob.o" "$dir/out.o"
 { awk '$2 !~ /^vr_(prof|je|cxx)_/ { print $2 }' "$redefine"
   for a in $ALIASES; do echo "${a%%:*}"; done
   for op in $CXX_KEEP; do echo "$op"; done
-  echo je_je_sdallocx_noflags; echo je_ehooks_default_extent_hooks
+  echo je_je_sdallocx_noflags; echo je_tsd_tls; echo je_ehooks_default_extent_hooks
+  for op in $EHOOKS_IMPL; do echo "je_ehooks_default_${op}_impl"; done
   echo vr_je_arena_config; echo malloc_conf; echo malloc_message; } |
 	sort > "$dir/want"
 globals "$dir/out.o" > "$dir/got"

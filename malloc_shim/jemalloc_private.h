@@ -24,4 +24,39 @@ extern "C"
 #endif
 JEMALLOC_EXPORT void je_je_sdallocx_noflags(void *ptr, size_t size);
 
+/*
+ * jemalloc 5.3's default extent operations (src/ehooks.c): what its
+ * default hooks do, without what they add for callers outside jemalloc,
+ * a fetch of the calling thread's full tsd (extents.c says why that must
+ * not happen inside a hook). jemalloc calls them the same way itself when
+ * an arena has the default hooks. The tsdn of alloc is used on the dss
+ * path only; merge's not at all. Their signatures were read from 5.3.0's
+ * source and checked against Debian's object (jemalloc-private.sh makes
+ * them linkable).
+ */
+#ifdef __cplusplus
+extern "C" {
+#endif
+struct vr_je_tsd;
+JEMALLOC_EXPORT void *je_ehooks_default_alloc_impl(struct vr_je_tsd *tsdn, void *new_addr,
+                                                   size_t size, size_t alignment,
+                                                   bool *zero, bool *commit,
+                                                   unsigned arena_ind);
+JEMALLOC_EXPORT bool je_ehooks_default_dalloc_impl(void *addr, size_t size);
+JEMALLOC_EXPORT void je_ehooks_default_destroy_impl(void *addr, size_t size);
+JEMALLOC_EXPORT bool je_ehooks_default_commit_impl(void *addr, size_t off, size_t len);
+JEMALLOC_EXPORT bool je_ehooks_default_decommit_impl(void *addr, size_t off, size_t len);
+JEMALLOC_EXPORT bool je_ehooks_default_purge_lazy_impl(void *addr, size_t off, size_t len);
+JEMALLOC_EXPORT bool je_ehooks_default_purge_forced_impl(void *addr, size_t off, size_t len);
+JEMALLOC_EXPORT bool je_ehooks_default_split_impl(void);
+JEMALLOC_EXPORT bool je_ehooks_default_merge_impl(struct vr_je_tsd *tsdn, void *a, void *b);
+/* The calling thread's tsd, as jemalloc keeps it (initial-exec TLS): the
+ * very pointer jemalloc passed down to the hook that runs, whatever state
+ * the tsd is in, and not a fetch, which would initialise it. */
+extern __thread struct vr_je_tsd je_tsd_tls
+	__attribute__((tls_model("initial-exec"), visibility("hidden")));
+#ifdef __cplusplus
+}
+#endif
+
 #endif /* VR_JEMALLOC_PRIVATE_H */
