@@ -21,7 +21,7 @@ static int uffd_probe(char *why, size_t len)
 		snprintf(why, len, "%s", cookie_why);
 		return r;
 	}
-	return vr_uffd_open(why, len);
+	return vr_uffd_probe(why, len);
 }
 
 static int uffd_mark(uintptr_t lo, uintptr_t hi, int vma_kind)

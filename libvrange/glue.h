@@ -82,6 +82,17 @@ static inline int vr_close(int fd)
 	return (int)vr_sys6(SYS_close, fd, 0, 0, 0, 0, 0);
 }
 
+/* struct stat is the kernel's on x86-64 and arm64 (fstat and newfstatat). */
+struct stat;
+static inline int vr_fstat(int fd, struct stat *st)
+{
+#ifdef SYS_fstat
+	return (int)vr_sys6(SYS_fstat, fd, (long)st, 0, 0, 0, 0);
+#else
+	return (int)vr_sys6(SYS_newfstatat, fd, (long)"", (long)st, 0x1000 /* AT_EMPTY_PATH */, 0, 0);
+#endif
+}
+
 static inline int vr_ioctl(int fd, unsigned long req, void *arg)
 {
 	return (int)vr_sys6(SYS_ioctl, fd, (long)req, (long)arg, 0, 0, 0);

@@ -3,7 +3,7 @@
  * optimistic.h), and vr_fault_resolve, the core's half of the SIGBUS
  * handler (sigbus/sigbus.h).
  *
- * Entry points: vr_uffd_open, vr_opt_mark_locked,
+ * Entry points: vr_uffd_probe, vr_opt_mark_locked,
  * vr_opt_settle_locked, vr_opt_atfork_child, vr_fault_resolve.
  *
  * Facts this file relies on, measured on Linux 6.18:
@@ -15,7 +15,19 @@
  *  - under registration mincore is exact: a discarded page cannot become
  *    present again except through UFFDIO_COPY/ZEROPAGE (here);
  *  - MADV_POPULATE_WRITE dirties present pages (cancelling the lazy free)
- *    and fails with EFAULT, raising nothing, on a discarded one.
+ *    and fails with EFAULT, raising nothing, on a discarded one;
+ *  - closing the last descriptor of a userfaultfd unregisters every range
+ *    it had: a discarded page then reads as zeros, with no signal.
+ *
+ * The descriptor. Probing the backend opens a userfaultfd and closes it;
+ * the one that registers ranges is opened by the first optimistic mark, at
+ * a high number, close-on-exec, and checked before each use (fd.h): a
+ * process that never makes memory optimistic holds none. A program that
+ * closed it (a daemon closing everything above 2) gets it back at the
+ * next mark or unmark, every registered run registered again. Pages the
+ * kernel discarded while no descriptor was registered and that were read
+ * meanwhile read as zeros: the library cannot see that, and vrange(3) says
+ * so.
  */
 #include "internal.h"
 
@@ -30,6 +42,7 @@
 #endif
 
 #include "backend.h"
+#include "fd.h"
 #include "glue.h"
 #include "init.h"
 #include "log.h"
@@ -53,8 +66,10 @@ extern uintptr_t vr_cookie;
 #define UFFD_USER_MODE_ONLY 1
 #endif
 
-static int uffd = -1;
+/* The backend chose userfaultfd for optimistic ranges (vr_uffd_probe). */
+static bool uffd_mode;
 static int uffd_flags;
+static vr_fd_t ufd = VR_FD_NONE;
 
 #ifdef HAVE_LINUX_USERFAULTFD_H
 
@@ -76,7 +91,7 @@ static int uffd_create(int flags, char *why, size_t len)
 	return fd;
 }
 
-int vr_uffd_open(char *why, size_t len)
+int vr_uffd_probe(char *why, size_t len)
 {
 	/* User-mode-only (5.11+) needs no privilege, and kernel-mode faults
 	 * are no concern of ours: with the SIGBUS feature they fail with
@@ -89,66 +104,110 @@ int vr_uffd_open(char *why, size_t len)
 	}
 	if (fd < 0)
 		return fd;
-	uffd = fd;
+	/* Not kept: the first optimistic mark opens the one it uses. */
+	vr_close(fd);
+	uffd_mode = true;
 	uffd_flags = flags;
 	snprintf(why, len, "userfaultfd%s with UFFD_FEATURE_SIGBUS",
 	         flags & UFFD_USER_MODE_ONLY ? " (user-mode only)" : "");
 	return 0;
 }
 
-static int uffd_register(uintptr_t lo, uintptr_t hi)
+static int uffd_register(int fd, uintptr_t lo, uintptr_t hi)
 {
 	struct uffdio_register r = {
 		.range = { .start = vr_addr(lo), .len = vr_addr(hi - lo) },
 		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
-	return vr_ioctl(uffd, UFFDIO_REGISTER, &r);
+	return vr_ioctl(fd, UFFDIO_REGISTER, &r);
 }
 
 /* Maps the zero page at vpn. 0, or -EEXIST if a page is there already. */
-static int uffd_zeropage(uintptr_t vpn)
+static int uffd_zeropage(int fd, uintptr_t vpn)
 {
 	struct uffdio_zeropage z = {
 		.range = { .start = vr_addr(vpn), .len = vr_page_size },
 	};
-	return vr_ioctl(uffd, UFFDIO_ZEROPAGE, &z);
+	return fd < 0 ? -EBADF : vr_ioctl(fd, UFFDIO_ZEROPAGE, &z);
 }
 
 /* Installs buf at vpn in one step. 0, or -EEXIST if a page is there. */
-static int uffd_copy(uintptr_t vpn, const void *buf)
+static int uffd_copy(int fd, uintptr_t vpn, const void *buf)
 {
 	struct uffdio_copy c = {
 		.dst = vr_addr(vpn),
 		.src = (uintptr_t)buf,
 		.len = vr_page_size,
 	};
-	return vr_ioctl(uffd, UFFDIO_COPY, &c);
+	return fd < 0 ? -EBADF : vr_ioctl(fd, UFFDIO_COPY, &c);
 }
 
 #else /* !HAVE_LINUX_USERFAULTFD_H */
 
-int vr_uffd_open(char *why, size_t len)
+int vr_uffd_probe(char *why, size_t len)
 {
 	snprintf(why, len, "built without <linux/userfaultfd.h>");
 	return -ENOSYS;
 }
 
-static int uffd_register(uintptr_t lo, uintptr_t hi)
+static int uffd_create(int flags, char *why, size_t len)
 {
 	return -ENOSYS;
 }
 
-static int uffd_zeropage(uintptr_t vpn)
+static int uffd_register(int fd, uintptr_t lo, uintptr_t hi)
 {
 	return -ENOSYS;
 }
 
-static int uffd_copy(uintptr_t vpn, const void *buf)
+static int uffd_zeropage(int fd, uintptr_t vpn)
+{
+	return -ENOSYS;
+}
+
+static int uffd_copy(int fd, uintptr_t vpn, const void *buf)
 {
 	return -ENOSYS;
 }
 
 #endif
+
+static void reregister(uintptr_t lo, uintptr_t hi, void *arg)
+{
+	int *failed = arg;
+	if (uffd_register(ufd.fd, lo, hi) != 0)
+		(*failed)++;
+}
+
+/*
+ * The userfaultfd to register with or settle through (registry lock held,
+ * or the single thread of a fork child): the one kept if it is still ours,
+ * else a new one, with every registered run registered on it again (the
+ * kernel unregistered them when the old one was closed). A descriptor
+ * number that is not ours any more is forgotten, never closed.
+ */
+static int uffd_get_locked(void)
+{
+	if (vr_fd_ours(&ufd))
+		return ufd.fd;
+	bool lost = ufd.fd >= 0;
+	vr_fd_forget(&ufd);
+	char why[128];
+	int fd = uffd_create(uffd_flags, why, sizeof why);
+	if (fd < 0 || vr_fd_keep(&ufd, fd) != 0) {
+		vr_warn("cannot open a userfaultfd: %s", fd < 0 ? why : "no descriptor");
+		return fd < 0 ? fd : -EMFILE;
+	}
+	if (lost) {
+		int failed = 0;
+		vr_registry_each_reg_locked(reregister, &failed);
+		vr_debug("the program closed the library's userfaultfd: a new one, "
+		         "%d registered runs could not be registered again", failed);
+		if (failed)
+			vr_warn("%d registered runs could not be registered again", failed);
+	}
+	return ufd.fd;
+}
 
 /*
  * With VRANGE_DEBUG=1, where each optimistic range was marked: the report
@@ -224,7 +283,8 @@ static int register_range_locked(uintptr_t lo, uintptr_t hi)
 			uintptr_t a = seg.vpn - seg.first + i;
 			/* ENOMEM here is vm.max_map_count: registering part of
 			 * a mapping splits it. */
-			int r = uffd_register(a, a + n);
+			int fd = uffd_get_locked();
+			int r = fd < 0 ? fd : uffd_register(fd, a, a + n);
 			if (r != 0)
 				return r;
 			uint64_t m = (n == 64 ? ~0ull : (1ull << n) - 1) << i;
@@ -272,7 +332,7 @@ static int fallback_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind)
 int vr_opt_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind)
 {
 	trace_mark_locked(lo, hi);
-	if (uffd < 0) {
+	if (!uffd_mode) {
 		if (vr_backend_cur == &vr_backend_native)
 			return -EOPNOTSUPP;
 		return fallback_mark_locked(lo, hi, vma_kind);
@@ -310,6 +370,7 @@ static void settle_run(uintptr_t a, uintptr_t b, vr_leaf_t *leaf, unsigned first
 {
 	unsigned char vec[VR_LEAF_PAGES];
 	size_t n = b - a;
+	int fd = uffd_get_locked();
 	if (vr_mincore(vr_addr(a), vr_addr(n), vec) != 0)
 		memset(vec, 0, sizeof vec);
 	for (size_t i = 0; i < n; i++) {
@@ -317,7 +378,7 @@ static void settle_run(uintptr_t a, uintptr_t b, vr_leaf_t *leaf, unsigned first
 			continue;
 		/* Gone (or never touched): zeros, and lost. EEXIST means a
 		 * refill got there first, and it recorded the loss. */
-		if (uffd_zeropage(a + i) == 0)
+		if (uffd_zeropage(fd, a + i) == 0)
 			__atomic_fetch_or(&leaf->lost, 1ull << (first + i), __ATOMIC_RELAXED);
 	}
 	if (vr_madvise(vr_addr(a), vr_addr(n), MADV_POPULATE_WRITE) == 0)
@@ -325,7 +386,7 @@ static void settle_run(uintptr_t a, uintptr_t b, vr_leaf_t *leaf, unsigned first
 	/* A page was discarded after mincore looked: page by page. */
 	for (size_t i = 0; i < n; i++) {
 		while (vr_madvise(vr_addr(a + i), vr_page_size, MADV_POPULATE_WRITE) == -EFAULT) {
-			if (uffd_zeropage(a + i) == 0)
+			if (uffd_zeropage(fd, a + i) == 0)
 				__atomic_fetch_or(&leaf->lost, 1ull << (first + i),
 				                  __ATOMIC_RELAXED);
 		}
@@ -343,7 +404,7 @@ void vr_opt_settle_locked(uintptr_t lo, uintptr_t hi)
 		unsigned i, n;
 		while ((n = vr_bits_take_run(&todo, &i)) != 0) {
 			uintptr_t a = seg.vpn - seg.first + i;
-			if (uffd >= 0)
+			if (uffd_mode)
 				settle_run(a, a + n, leaf, i);
 			else
 				/* Fallback: read-write again; untouched pages
@@ -357,38 +418,22 @@ void vr_opt_settle_locked(uintptr_t lo, uintptr_t hi)
 	}
 }
 
-static void reregister(uintptr_t lo, uintptr_t hi, void *arg)
-{
-	int *failed = arg;
-	if (uffd_register(lo, hi) != 0)
-		(*failed)++;
-}
-
 void vr_opt_atfork_child(void)
 {
-	if (uffd < 0)
-		return;
+	if (ufd.fd < 0)
+		return;    /* never opened: nothing is registered */
 	/* The inherited descriptor still acts on the parent's memory: a copy
-	 * through it would write into the parent. */
-	vr_close(uffd);
-	uffd = -1;
+	 * through it would write into the parent. Closed only if it is still
+	 * ours: the number may be the program's file now. */
+	vr_fd_drop(&ufd);
 	char why[128];
-	int fd = (int)vr_sys6(SYS_userfaultfd, uffd_flags, 0, 0, 0, 0, 0);
-	if (fd >= 0) {
-#ifdef HAVE_LINUX_USERFAULTFD_H
-		struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_SIGBUS };
-		if (vr_ioctl(fd, UFFDIO_API, &api) != 0) {
-			vr_close(fd);
-			fd = -1;
-		}
-#endif
-	}
-	if (fd < 0) {
-		snprintf(why, sizeof why, "cannot open a userfaultfd in the child");
-		vr_warn("fork: %s: optimistic ranges read zeros here instead of faulting", why);
+	int fd = uffd_create(uffd_flags, why, sizeof why);
+	if (fd < 0 || vr_fd_keep(&ufd, fd) != 0) {
+		vr_warn("fork: cannot open a userfaultfd in the child (%s): optimistic "
+		        "ranges read zeros here instead of faulting",
+		        fd < 0 ? why : "no descriptor");
 		return;
 	}
-	uffd = fd;
 	int failed = 0;
 	vr_registry_each_reg_locked(reregister, &failed);
 	if (failed)
@@ -549,7 +594,7 @@ bool vr_fault_resolve(int sig, siginfo_t *si, void *uctx)
 {
 	if (si->si_code <= 0 || !vr_ready())
 		return false;
-	if (sig == SIGSEGV && uffd < 0) {
+	if (sig == SIGSEGV && !uffd_mode) {
 		uintptr_t vpn = vr_vpn((uintptr_t)si->si_addr);
 		bool handled = false;
 		vr_page_bits_t b;
@@ -563,8 +608,10 @@ bool vr_fault_resolve(int sig, siginfo_t *si, void *uctx)
 		vr_registry_read_end();
 		return handled;
 	}
-	if (sig != SIGBUS || uffd < 0)
+	if (sig != SIGBUS || !uffd_mode)
 		return false;
+	/* Checked, not trusted: never an ioctl on a file of the program's. */
+	int fd = vr_fd_get_raw(&ufd);
 	uintptr_t vpn = vr_vpn((uintptr_t)si->si_addr);
 	bool handled = false;
 	vr_page_bits_t b;
@@ -574,7 +621,7 @@ bool vr_fault_resolve(int sig, siginfo_t *si, void *uctx)
 	if (!(b.vol && b.opt)) {
 		/* Registered but not optimistic now: a page never touched,
 		 * or dropped by the application. Zeros, as without us. */
-		int r = uffd_zeropage(vpn);
+		int r = uffd_zeropage(fd, vpn);
 		handled = r == 0 || r == -EEXIST;
 		goto out;
 	}
@@ -601,7 +648,7 @@ bool vr_fault_resolve(int sig, siginfo_t *si, void *uctx)
 		}
 		void *buf = scratch_page();
 		if (buf && fn((void *)vr_addr(vpn), buf, vr_page_size, arg) == 0) {
-			int r = uffd_copy(vpn, buf);
+			int r = uffd_copy(fd, vpn, buf);
 			if (r == 0) {
 				vr_registry_note_lost(vpn);
 				vr_stat_add(VR_STAT_REFILLED, 1);

@@ -17,9 +17,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Opens the userfaultfd (user-mode-only where the kernel has it) and checks
- * for UFFD_FEATURE_SIGBUS. 0, or a negative errno and why. */
-int vr_uffd_open(char *why, size_t len);
+/* Checks that a userfaultfd (user-mode-only where the kernel has it) opens
+ * with UFFD_FEATURE_SIGBUS, and closes it: the one optimistic ranges use is
+ * opened by the first of them (optimistic.c). 0, or a negative errno and
+ * why. */
+int vr_uffd_probe(char *why, size_t len);
 
 /* Makes [lo, hi) optimistic-volatile (registry lock held, mapping checked).
  * Explicit volatile pages in the range are settled first (their loss kept). */

@@ -12,6 +12,7 @@
 #include <linux/fs.h>
 #endif
 
+#include "fd.h"
 #include "glue.h"
 #include "log.h"
 #include "vma.h"
@@ -60,7 +61,8 @@ typedef struct cache_ent_s {
 static cache_ent_t cache[CACHE_SLOTS];
 static unsigned cache_next;
 static unsigned long maps_gen = 1;   /* 0 marks an empty cache slot */
-static int maps_fd = -1;
+/* /proc/self/maps for PROCMAP_QUERY: kept, high, checked (fd.h). */
+static vr_fd_t maps_fd = VR_FD_NONE;
 static bool use_maps_file;
 static bool locks_seen;
 
@@ -76,9 +78,8 @@ void vr_vma_invalidate(void)
 
 void vr_vma_atfork_child(void)
 {
-	if (maps_fd >= 0)
-		vr_close(maps_fd);
-	maps_fd = -1;
+	/* The parent's maps, and perhaps not even ours any more. */
+	vr_fd_drop(&maps_fd);
 	/* Memory locks are not inherited across fork. */
 	locks_seen = false;
 	vr_vma_invalidate();
@@ -105,11 +106,19 @@ static bool anon_name_ok(const char *name)
 	       strncmp(name, "[stack", 6) == 0 || strncmp(name, "[anon:", 6) == 0;
 }
 
+/* The kept descriptor if it is still ours, else a new one: never an ioctl
+ * on a number the program closed and reused. */
 static int maps_open(void)
 {
-	if (maps_fd < 0)
-		maps_fd = vr_open_ro("/proc/self/maps");
-	return maps_fd;
+	int fd = vr_fd_get_raw(&maps_fd);
+	if (fd >= 0)
+		return fd;
+	vr_fd_forget(&maps_fd);
+	fd = vr_open_ro("/proc/self/maps");
+	if (fd < 0)
+		return fd;
+	int r = vr_fd_keep(&maps_fd, fd);
+	return r < 0 ? r : maps_fd.fd;
 }
 
 /*
@@ -132,9 +141,8 @@ static int query_ioctl(uintptr_t pos, vma_info_t *out)
 		if (r == -ENOENT)
 			return r;
 		if (r < 0) {
-			/* The application may have closed our descriptor and
-			 * reused its number: try once more on a fresh one. */
-			maps_fd = -1;
+			/* Whatever went wrong, once more on a fresh one. */
+			vr_fd_drop(&maps_fd);
 			if (attempt == 0)
 				continue;
 			return r;
