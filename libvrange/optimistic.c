@@ -24,10 +24,10 @@
  * a high number, close-on-exec, and checked before each use (fd.h): a
  * process that never makes memory optimistic holds none. A program that
  * closed it (a daemon closing everything above 2) gets it back at the
- * next mark or unmark, every registered run registered again. Pages the
- * kernel discarded while no descriptor was registered and that were read
- * meanwhile read as zeros: the library cannot see that, and vrange(3) says
- * so.
+ * next mark or unmark, every registered run registered again, and every
+ * optimistic page counted as lost (drop_optimistic says why). Between the
+ * close and that call, a page the kernel discards reads as zeros without a
+ * fault: the library cannot see that happen, and vrange(3) says so.
  */
 #include "internal.h"
 
@@ -180,6 +180,33 @@ static void reregister(uintptr_t lo, uintptr_t hi, void *arg)
 }
 
 /*
+ * After the program closed the library's userfaultfd: every optimistic
+ * page of the registered run [lo, hi) (registered again by now) counts as
+ * lost and is dropped. Nothing can tell a page the kernel discarded and a
+ * read then filled with zeros, unregistered, from one that survived; the
+ * loss is recorded before the drop, so that an unmark never says intact,
+ * and the next touch of each page faults and refills it.
+ */
+static void drop_optimistic(uintptr_t lo, uintptr_t hi, void *arg)
+{
+	(void)arg;
+	for (uintptr_t vpn = lo; vpn < hi;) {
+		vr_seg_t seg;
+		vr_registry_seg_locked(vpn, hi, false, &seg);
+		vr_leaf_t *leaf = seg.leaf;
+		uint64_t todo = leaf ? leaf->opt & leaf->vol & vr_seg_mask(&seg) : 0;
+		unsigned i, n;
+		if (todo)
+			__atomic_fetch_or(&leaf->lost, todo, __ATOMIC_RELAXED);
+		while ((n = vr_bits_take_run(&todo, &i)) != 0) {
+			uintptr_t a = seg.vpn - seg.first + i;
+			vr_madvise(vr_addr(a), vr_addr(n), MADV_DONTNEED);
+		}
+		vpn += seg.n;
+	}
+}
+
+/*
  * The userfaultfd to register with or settle through (registry lock held,
  * or the single thread of a fork child): the one kept if it is still ours,
  * else a new one, with every registered run registered on it again (the
@@ -199,10 +226,13 @@ static int uffd_get_locked(void)
 		return fd < 0 ? fd : -EMFILE;
 	}
 	if (lost) {
+		/* Registered first, then dropped: a touch in between faults. */
 		int failed = 0;
 		vr_registry_each_reg_locked(reregister, &failed);
-		vr_debug("the program closed the library's userfaultfd: a new one, "
-		         "%d registered runs could not be registered again", failed);
+		vr_registry_each_reg_locked(drop_optimistic, NULL);
+		vr_debug("the program closed the library's userfaultfd: a new one; "
+		         "optimistic pages count as lost; %d registered runs could "
+		         "not be registered again", failed);
 		if (failed)
 			vr_warn("%d registered runs could not be registered again", failed);
 	}
@@ -269,7 +299,8 @@ static int trace_find(uintptr_t vpn, uintptr_t *pcs)
 	return 0;
 }
 
-/* Registers the pages of [lo, hi) that are not registered yet, in runs. */
+/* Registers the pages of [lo, hi) that are not registered yet, in runs,
+ * with ufd (uffd_get_locked just checked it). */
 static int register_range_locked(uintptr_t lo, uintptr_t hi)
 {
 	for (uintptr_t vpn = lo; vpn < hi;) {
@@ -283,8 +314,7 @@ static int register_range_locked(uintptr_t lo, uintptr_t hi)
 			uintptr_t a = seg.vpn - seg.first + i;
 			/* ENOMEM here is vm.max_map_count: registering part of
 			 * a mapping splits it. */
-			int fd = uffd_get_locked();
-			int r = fd < 0 ? fd : uffd_register(fd, a, a + n);
+			int r = uffd_register(ufd.fd, a, a + n);
 			if (r != 0)
 				return r;
 			uint64_t m = (n == 64 ? ~0ull : (1ull << n) - 1) << i;
@@ -337,11 +367,17 @@ int vr_opt_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind)
 			return -EOPNOTSUPP;
 		return fallback_mark_locked(lo, hi, vma_kind);
 	}
+	/* The descriptor first, checked: if the program closed it, the
+	 * kernel unregistered every run, the pages of this range that look
+	 * registered included, and a new one registers them again. */
+	int r = uffd_get_locked();
+	if (r < 0)
+		return r;
 	/* Explicit volatile pages give their cookies back first (loss kept);
 	 * done before registering, so that settling a discarded page takes
 	 * an ordinary fault rather than our SIGBUS. */
 	vr_backend_cur->resolve(lo, hi);
-	int r = register_range_locked(lo, hi);
+	r = register_range_locked(lo, hi);
 	if (r != 0) {
 		vr_registry_trim_locked(lo, hi);
 		return r;

@@ -76,7 +76,7 @@ CLEANFILES += malloc_shim/jemalloc_private.lo malloc_shim/.libs/jemalloc_private
 # malloc_shim/.libs/). The plugin is a libtool module that t_shim_cxx
 # dlopens.
 SHIM_TESTS = tests/shim/t_shim tests/shim/t_shim_cxx tests/shim/t_purgeable \
-	tests/shim/t_compat tests/shim/t_early tests/shim/t_conf
+	tests/shim/t_compat tests/shim/t_early tests/shim/t_conf tests/shim/t_fds
 SHIM_STUBS = $(SHIM_TESTS:=-preload)
 # The same purgeable-heap test linked with -lvrange_preload, run without
 # LD_PRELOAD (its stub gets an empty preload).
@@ -116,6 +116,10 @@ tests_shim_t_early_SOURCES = tests/shim/t_early.c tests/shim/early.h tests/shim/
 	tests/tap.h tests/testutil.h
 tests_shim_t_early_CFLAGS = $(AM_CFLAGS) -fno-builtin
 tests_shim_t_early_LDADD = -ldl -lpthread
+# t_fds: the integration test's source, reaching the API with dlsym.
+tests_shim_t_fds_SOURCES = tests/integration/t_fds.c tests/testutil.h tests/tap.h
+tests_shim_t_fds_CPPFLAGS = $(AM_CPPFLAGS) -DT_FDS_PRELOAD
+tests_shim_t_fds_LDADD = -ldl -lpthread
 tests_shim_t_conf_SOURCES = tests/shim/t_conf.c tests/shim/shimtest.h tests/tap.h tests/testutil.h
 tests_shim_t_conf_CFLAGS = $(AM_CFLAGS) -fno-builtin
 # -rdynamic: the program's malloc_conf must be in its dynamic symbol table
