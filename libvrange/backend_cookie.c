@@ -138,8 +138,11 @@ static int cookie_mark(uintptr_t lo, uintptr_t hi, int vma_kind)
 			__atomic_store_n(w, vr_cookie, __ATOMIC_RELAXED);
 		}
 		leaf->pend = pend;
+		/* One atomic operation, never a load then a store: the SIGBUS
+		 * handler records losses in this word without the lock, and a
+		 * bit it set in between would be erased (u_lostrace). */
 		if (relost)
-			__atomic_store_n(&leaf->lost, leaf->lost | relost, __ATOMIC_RELAXED);
+			__atomic_fetch_or(&leaf->lost, relost, __ATOMIC_RELAXED);
 		vpn += seg.n;
 	}
 

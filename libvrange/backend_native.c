@@ -107,8 +107,9 @@ static ssize_t native_unmark(uintptr_t lo, uintptr_t hi, int vma_kind,
 			vr_registry_seg_locked(vpn, hi, false, &seg);
 			if (seg.leaf) {
 				uint64_t m = seg.leaf->vol & vr_seg_mask(&seg);
-				__atomic_store_n(&seg.leaf->lost, seg.leaf->lost | m,
-				                 __ATOMIC_RELAXED);
+				/* One atomic operation: the signal handler
+				 * sets bits of this word without the lock. */
+				__atomic_fetch_or(&seg.leaf->lost, m, __ATOMIC_RELAXED);
 			}
 			vpn += seg.n;
 		}

@@ -564,6 +564,12 @@ void vr_registry_note_lost(uintptr_t vpn)
 		                  __ATOMIC_RELAXED);
 }
 
+uint64_t *vr_registry_lost_word(uintptr_t vpn)
+{
+	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
+	return leaf ? &leaf->lost : NULL;
+}
+
 void vr_registry_note_touched(uintptr_t vpn)
 {
 	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);

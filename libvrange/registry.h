@@ -157,6 +157,10 @@ bool vr_registry_bits(uintptr_t vpn, vr_page_bits_t *out);
  * Lock-free, inside read_begin/end. */
 void vr_registry_note_lost(uintptr_t vpn);
 
+/* For tests (u_lostrace): the word that holds page vpn's lost bit, bit
+ * vpn % VR_LEAF_PAGES, or NULL where no leaf is. */
+uint64_t *vr_registry_lost_word(uintptr_t vpn);
+
 /* Signal handler: page vpn no longer holds a cookie (restored on first
  * touch). Lock-free, inside read_begin/end. */
 void vr_registry_note_bare(uintptr_t vpn);
