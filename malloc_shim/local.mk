@@ -76,7 +76,8 @@ CLEANFILES += malloc_shim/jemalloc_private.lo malloc_shim/.libs/jemalloc_private
 # malloc_shim/.libs/). The plugin is a libtool module that t_shim_cxx
 # dlopens.
 SHIM_TESTS = tests/shim/t_shim tests/shim/t_shim_cxx tests/shim/t_purgeable \
-	tests/shim/t_compat tests/shim/t_early tests/shim/t_conf tests/shim/t_fds
+	tests/shim/t_compat tests/shim/t_early tests/shim/t_conf tests/shim/t_fds \
+	tests/shim/t_lifecycle
 SHIM_STUBS = $(SHIM_TESTS:=-preload)
 # The same purgeable-heap test linked with -lvrange_preload, run without
 # LD_PRELOAD (its stub gets an empty preload).
@@ -100,6 +101,12 @@ EXTRA_DIST += tests/shim/preload-stub.sh
 tests_shim_t_shim_SOURCES = tests/shim/t_shim.c tests/shim/shimtest.h tests/tap.h tests/testutil.h
 tests_shim_t_shim_CFLAGS = $(AM_CFLAGS) -fno-builtin
 tests_shim_t_shim_LDADD = -ldl -lpthread
+# t_lifecycle: every entry point as a thread's first allocator call, each
+# case in a forked child with a deadline (a hang fails the case).
+tests_shim_t_lifecycle_SOURCES = tests/shim/t_lifecycle.c tests/shim/shimtest.h tests/tap.h \
+	tests/testutil.h
+tests_shim_t_lifecycle_CFLAGS = $(AM_CFLAGS) -fno-builtin
+tests_shim_t_lifecycle_LDADD = -ldl -lpthread
 tests_shim_t_shim_cxx_SOURCES = tests/shim/t_shim_cxx.cc tests/shim/shimtest.h tests/tap.h
 tests_shim_t_shim_cxx_CXXFLAGS = $(SHIM_CXX_WARN) $(SAN_CFLAGS) -fno-builtin
 tests_shim_t_shim_cxx_LDADD = -ldl -lpthread
