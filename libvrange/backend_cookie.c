@@ -84,85 +84,119 @@ static int cookie_probe(char *why, size_t len)
 	return ret;
 }
 
+/* Puts back the word of every page whose cookie was written but not
+ * committed (pend), and forgets pend. */
+static int undo_seg(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	uint64_t pend = vr_seg_get(seg, VR_PG_PEND);
+	for (unsigned i = 0; i < seg->n; i++) {
+		if (!((pend >> i) & 1))
+			continue;
+		uintptr_t expected = vr_cookie;
+		__atomic_compare_exchange_n(page_word(seg->vpn + i), &expected,
+		                            vr_seg_saved(seg, i), false,
+		                            __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+	if (pend)
+		vr_seg_change_locked(seg, VR_PG_PEND, pend, false);
+	return 0;
+}
+
 static void undo_pending(uintptr_t lo, uintptr_t hi)
 {
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, false, &seg);
-		if (seg.leaf && seg.leaf->pend) {
-			uint64_t pend = seg.leaf->pend & vr_seg_mask(&seg);
-			for (unsigned i = seg.first; i < seg.first + seg.n; i++) {
-				if (!((pend >> i) & 1))
-					continue;
-				uintptr_t expected = vr_cookie;
-				__atomic_compare_exchange_n(page_word(vpn + i - seg.first),
-				                            &expected, seg.leaf->saved[i], false,
-				                            __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-			}
-			seg.leaf->pend &= ~pend;
-		}
-		vpn += seg.n;
-	}
+	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, undo_seg, NULL);
 	vr_registry_trim_locked(lo, hi);
+}
+
+/*
+ * Mark, pass 1, one segment: cookies. A page already volatile with a
+ * cookie keeps it and its history; one whose cookie is gone was lost (or
+ * written) while volatile: that is recorded, and it gets a new cookie.
+ * Pages not yet volatile are pending until pass 2.
+ */
+static int write_cookies(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	uint64_t withcookie = vr_seg_get(seg, VR_PG_VOL) & ~vr_seg_get(seg, VR_PG_BARE);
+	uint64_t pend = 0, relost = 0;
+	for (unsigned i = 0; i < seg->n; i++) {
+		uintptr_t *w = page_word(seg->vpn + i);
+		uintptr_t cur = __atomic_load_n(w, __ATOMIC_RELAXED);
+		if ((withcookie >> i) & 1) {
+			if (cur == vr_cookie)
+				continue;
+			relost |= 1ull << i;
+		} else {
+			pend |= 1ull << i;
+		}
+		vr_seg_save_locked(seg, i, cur);
+		__atomic_store_n(w, vr_cookie, __ATOMIC_RELAXED);
+	}
+	if (pend)
+		vr_seg_change_locked(seg, VR_PG_PEND, pend, true);
+	/* The registry records it with one atomic OR: the SIGBUS handler
+	 * records losses in the same word without the lock (u_lostrace). */
+	if (relost)
+		vr_seg_change_locked(seg, VR_PG_LOST, relost, true);
+	return 0;
+}
+
+/* Mark, pass 2, one segment: the pending pages become volatile. */
+static int publish(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	uint64_t pend = vr_seg_get(seg, VR_PG_PEND);
+	if (pend) {
+		vr_seg_change_locked(seg, VR_PG_PEND, pend, false);
+		vr_seg_set_locked(seg, pend, 0, 0);
+	}
+	return 0;
 }
 
 static int cookie_mark(uintptr_t lo, uintptr_t hi, int vma_kind)
 {
 	if (vma_kind == VR_VMA_READONLY)
 		return vr_mark_bare_locked(lo, hi);
-
-	/* Pass 1: cookies. A page already volatile with a cookie keeps it
-	 * and its history; one whose cookie is gone was lost (or written)
-	 * while volatile: that is recorded, and it gets a new cookie. */
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, true, &seg);
-		vr_leaf_t *leaf = seg.leaf;
-		if (!leaf) {
-			undo_pending(lo, vpn);
-			return -ENOMEM;
-		}
-		uint64_t withcookie = leaf->vol & ~leaf->bare;
-		uint64_t pend = 0, relost = 0;
-		for (unsigned i = seg.first; i < seg.first + seg.n; i++) {
-			uintptr_t *w = page_word(seg.vpn + i - seg.first);
-			uintptr_t cur = __atomic_load_n(w, __ATOMIC_RELAXED);
-			if ((withcookie >> i) & 1) {
-				if (cur == vr_cookie)
-					continue;
-				relost |= 1ull << i;
-			} else {
-				pend |= 1ull << i;
-			}
-			leaf->saved[i] = cur;
-			__atomic_store_n(w, vr_cookie, __ATOMIC_RELAXED);
-		}
-		leaf->pend = pend;
-		/* One atomic operation, never a load then a store: the SIGBUS
-		 * handler records losses in this word without the lock, and a
-		 * bit it set in between would be erased (u_lostrace). */
-		if (relost)
-			__atomic_fetch_or(&leaf->lost, relost, __ATOMIC_RELAXED);
-		vpn += seg.n;
-	}
-
-	int r = vr_madvise(vr_addr(lo), vr_addr(hi - lo), MADV_FREE);
+	int r = vr_registry_each_seg_locked(lo, hi, VR_SEG_CREATE, write_cookies, NULL);
+	if (r == 0)
+		r = vr_madvise(vr_addr(lo), vr_addr(hi - lo), MADV_FREE);
 	if (r != 0) {
-		/* mlocked memory, seen only now. Pages that were already
-		 * volatile stay so; the others get their words back. */
+		/* Out of metadata, or mlocked memory seen only now. Pages
+		 * that were already volatile stay so; the others get their
+		 * words back. */
 		undo_pending(lo, hi);
 		return r;
 	}
+	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, publish, NULL);
+	return 0;
+}
 
-	/* Pass 2: publish. */
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, false, &seg);
-		uint64_t pend = seg.leaf->pend;
-		seg.leaf->pend = 0;
-		if (pend)
-			vr_registry_set_locked(&seg, pend, 0, 0);
-		vpn += seg.n;
+typedef struct unmark_ctx_s {
+	uintptr_t lo;
+	int vma_kind;
+	unsigned char *vec;
+	ssize_t purged;
+} unmark_ctx_t;
+
+static int unmark_seg(const vr_seg_t *seg, void *arg)
+{
+	unmark_ctx_t *c = arg;
+	uint64_t vol = vr_seg_get(seg, VR_PG_VOL);
+	uint64_t lostw = vr_seg_get(seg, VR_PG_LOST), bare = vr_seg_get(seg, VR_PG_BARE);
+	for (unsigned i = 0; vol && i < seg->n; i++) {
+		if (!((vol >> i) & 1))
+			continue;
+		int lost = (lostw >> i) & 1;
+		if (!((bare >> i) & 1)) {
+			if (c->vma_kind == VR_VMA_READONLY)
+				lost = 1; /* mprotect'ed behind our back */
+			else
+				lost |= settle(page_word(seg->vpn + i), vr_seg_saved(seg, i));
+		}
+		c->purged += lost;
+		if (c->vec)
+			c->vec[seg->vpn + i - c->lo] = (unsigned char)lost;
 	}
 	return 0;
 }
@@ -170,52 +204,32 @@ static int cookie_mark(uintptr_t lo, uintptr_t hi, int vma_kind)
 static ssize_t cookie_unmark(uintptr_t lo, uintptr_t hi, int vma_kind,
                              unsigned char *vec)
 {
-	ssize_t purged = 0;
+	unmark_ctx_t c = { lo, vma_kind, vec, 0 };
 	if (vec)
 		memset(vec, 0, hi - lo);
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, false, &seg);
-		vr_leaf_t *leaf = seg.leaf;
-		uint64_t vol = leaf ? leaf->vol & vr_seg_mask(&seg) : 0;
-		for (unsigned i = seg.first; vol && i < seg.first + seg.n; i++) {
-			if (!((vol >> i) & 1))
-				continue;
-			int lost = (leaf->lost >> i) & 1;
-			if (!((leaf->bare >> i) & 1)) {
-				uintptr_t *w = page_word(seg.vpn + i - seg.first);
-				if (vma_kind == VR_VMA_READONLY)
-					lost = 1; /* mprotect'ed behind our back */
-				else
-					lost |= settle(w, leaf->saved[i]);
-			}
-			purged += lost;
-			if (vec)
-				vec[seg.vpn + i - seg.first - lo] = (unsigned char)lost;
-		}
-		vpn += seg.n;
-	}
+	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, unmark_seg, &c);
 	vr_registry_clear_locked(lo, hi);
-	return purged;
+	return c.purged;
+}
+
+static int resolve_seg(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	uint64_t todo = vr_seg_get(seg, VR_PG_VOL) & ~vr_seg_get(seg, VR_PG_BARE);
+	if (todo) {
+		uint64_t lost = 0;
+		for (unsigned i = 0; i < seg->n; i++)
+			if ((todo >> i) & 1)
+				lost |= (uint64_t)settle(page_word(seg->vpn + i),
+				                         vr_seg_saved(seg, i)) << i;
+		vr_seg_set_locked(seg, todo, lost, todo);
+	}
+	return 0;
 }
 
 static void cookie_resolve(uintptr_t lo, uintptr_t hi)
 {
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, false, &seg);
-		vr_leaf_t *leaf = seg.leaf;
-		uint64_t todo = leaf ? leaf->vol & ~leaf->bare & vr_seg_mask(&seg) : 0;
-		if (todo) {
-			uint64_t lost = 0;
-			for (unsigned i = seg.first; i < seg.first + seg.n; i++)
-				if ((todo >> i) & 1)
-					lost |= (uint64_t)settle(page_word(seg.vpn + i - seg.first),
-					                         leaf->saved[i]) << i;
-			vr_registry_set_locked(&seg, todo, lost, todo);
-		}
-		vpn += seg.n;
-	}
+	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, resolve_seg, NULL);
 }
 
 const vr_backend_t vr_backend_cookie = {

@@ -18,6 +18,14 @@
 #include "glue.h"
 #include "registry.h"
 
+static int set_bare(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	uint64_t all = vr_seg_all(seg);
+	vr_seg_set_locked(seg, all, all, all);
+	return 0;
+}
+
 int vr_mark_bare_locked(uintptr_t lo, uintptr_t hi)
 {
 	/* Every leaf must exist before the data is discarded: a page dropped
@@ -29,35 +37,34 @@ int vr_mark_bare_locked(uintptr_t lo, uintptr_t hi)
 	r = vr_madvise(vr_addr(lo), vr_addr(hi - lo), MADV_DONTNEED);
 	if (r != 0)
 		return r;
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, false, &seg);
-		uint64_t mask = vr_seg_mask(&seg);
-		vr_registry_set_locked(&seg, mask, mask, mask);
-		vpn += seg.n;
-	}
+	return vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, set_bare, NULL);
+}
+
+typedef struct bare_ctx_s {
+	uintptr_t lo;
+	unsigned char *vec;
+	ssize_t purged;
+} bare_ctx_t;
+
+static int report_bare(const vr_seg_t *seg, void *arg)
+{
+	bare_ctx_t *c = arg;
+	uint64_t lost = vr_seg_get(seg, VR_PG_LOST) & vr_seg_get(seg, VR_PG_VOL);
+	c->purged += __builtin_popcountll(lost);
+	if (c->vec)
+		for (unsigned i = 0; i < seg->n; i++)
+			c->vec[seg->vpn - c->lo + i] = (lost >> i) & 1;
 	return 0;
 }
 
 ssize_t vr_unmark_bare_locked(uintptr_t lo, uintptr_t hi, unsigned char *vec)
 {
-	ssize_t purged = 0;
+	bare_ctx_t c = { lo, vec, 0 };
 	if (vec)
 		memset(vec, 0, hi - lo);
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, false, &seg);
-		if (seg.leaf) {
-			uint64_t lost = seg.leaf->lost & seg.leaf->vol & vr_seg_mask(&seg);
-			purged += __builtin_popcountll(lost);
-			if (vec)
-				for (unsigned i = 0; i < seg.n; i++)
-					vec[vpn - lo + i] = (lost >> (seg.first + i)) & 1;
-		}
-		vpn += seg.n;
-	}
+	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, report_bare, &c);
 	vr_registry_clear_locked(lo, hi);
-	return purged;
+	return c.purged;
 }
 
 static int eager_probe(char *why, size_t len)

@@ -63,6 +63,22 @@ static int native_probe(char *why, size_t len)
 #endif
 }
 
+#ifdef NR_VRANGE
+static int set_mirror(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	vr_seg_set_locked(seg, vr_seg_all(seg), 0, vr_seg_all(seg));
+	return 0;
+}
+
+static int all_lost(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	vr_seg_change_locked(seg, VR_PG_LOST, vr_seg_get(seg, VR_PG_VOL), true);
+	return 0;
+}
+#endif
+
 static int native_mark(uintptr_t lo, uintptr_t hi, int vma_kind)
 {
 #ifdef NR_VRANGE
@@ -78,14 +94,7 @@ static int native_mark(uintptr_t lo, uintptr_t hi, int vma_kind)
 	}
 	/* The kernel keeps the truth; the registry mirrors which pages are
 	 * volatile (statistics, ranges), with no cookie in memory. */
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, false, &seg);
-		uint64_t mask = vr_seg_mask(&seg);
-		vr_registry_set_locked(&seg, mask, 0, mask);
-		vpn += seg.n;
-	}
-	return 0;
+	return vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, set_mirror, NULL);
 #else
 	return -ENOSYS;
 #endif
@@ -102,17 +111,7 @@ static ssize_t native_unmark(uintptr_t lo, uintptr_t hi, int vma_kind,
 		return r;
 	if (purged) {
 		/* Per call, not per page: every volatile page may be lost. */
-		for (uintptr_t vpn = lo; vpn < hi;) {
-			vr_seg_t seg;
-			vr_registry_seg_locked(vpn, hi, false, &seg);
-			if (seg.leaf) {
-				uint64_t m = seg.leaf->vol & vr_seg_mask(&seg);
-				/* One atomic operation: the signal handler
-				 * sets bits of this word without the lock. */
-				__atomic_fetch_or(&seg.leaf->lost, m, __ATOMIC_RELAXED);
-			}
-			vpn += seg.n;
-		}
+		vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, all_lost, NULL);
 	}
 	return vr_unmark_bare_locked(lo, hi, vec);
 #else

@@ -187,23 +187,22 @@ static void reregister(uintptr_t lo, uintptr_t hi, void *arg)
  * loss is recorded before the drop, so that an unmark never says intact,
  * and the next touch of each page faults and refills it.
  */
+static int drop_seg(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	uint64_t todo = vr_seg_get(seg, VR_PG_OPT) & vr_seg_get(seg, VR_PG_VOL);
+	unsigned i, n;
+	if (todo)
+		vr_seg_change_locked(seg, VR_PG_LOST, todo, true);
+	while ((n = vr_bits_take_run(&todo, &i)) != 0)
+		vr_madvise(vr_addr(seg->vpn + i), vr_addr(n), MADV_DONTNEED);
+	return 0;
+}
+
 static void drop_optimistic(uintptr_t lo, uintptr_t hi, void *arg)
 {
 	(void)arg;
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, false, &seg);
-		vr_leaf_t *leaf = seg.leaf;
-		uint64_t todo = leaf ? leaf->opt & leaf->vol & vr_seg_mask(&seg) : 0;
-		unsigned i, n;
-		if (todo)
-			__atomic_fetch_or(&leaf->lost, todo, __ATOMIC_RELAXED);
-		while ((n = vr_bits_take_run(&todo, &i)) != 0) {
-			uintptr_t a = seg.vpn - seg.first + i;
-			vr_madvise(vr_addr(a), vr_addr(n), MADV_DONTNEED);
-		}
-		vpn += seg.n;
-	}
+	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, drop_seg, NULL);
 }
 
 /*
@@ -301,28 +300,26 @@ static int trace_find(uintptr_t vpn, uintptr_t *pcs)
 
 /* Registers the pages of [lo, hi) that are not registered yet, in runs,
  * with ufd (uffd_get_locked just checked it). */
-static int register_range_locked(uintptr_t lo, uintptr_t hi)
+static int register_seg(const vr_seg_t *seg, void *arg)
 {
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, true, &seg);
-		if (!seg.leaf)
-			return -ENOMEM;
-		uint64_t todo = ~seg.leaf->reg & vr_seg_mask(&seg);
-		unsigned i, n;
-		while ((n = vr_bits_take_run(&todo, &i)) != 0) {
-			uintptr_t a = seg.vpn - seg.first + i;
-			/* ENOMEM here is vm.max_map_count: registering part of
-			 * a mapping splits it. */
-			int r = uffd_register(ufd.fd, a, a + n);
-			if (r != 0)
-				return r;
-			uint64_t m = (n == 64 ? ~0ull : (1ull << n) - 1) << i;
-			vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, reg), m, true);
-		}
-		vpn += seg.n;
+	(void)arg;
+	uint64_t todo = ~vr_seg_get(seg, VR_PG_REG) & vr_seg_all(seg);
+	unsigned i, n;
+	while ((n = vr_bits_take_run(&todo, &i)) != 0) {
+		uintptr_t a = seg->vpn + i;
+		/* ENOMEM here is vm.max_map_count: registering part of a
+		 * mapping splits it. */
+		int r = uffd_register(ufd.fd, a, a + n);
+		if (r != 0)
+			return r;
+		vr_seg_change_locked(seg, VR_PG_REG, (n == 64 ? ~0ull : (1ull << n) - 1) << i, true);
 	}
 	return 0;
+}
+
+static int register_range_locked(uintptr_t lo, uintptr_t hi)
+{
+	return vr_registry_each_seg_locked(lo, hi, VR_SEG_CREATE, register_seg, NULL);
 }
 
 static long raw_mprotect(uintptr_t lo, uintptr_t hi, int prot)
@@ -339,23 +336,45 @@ static long raw_mprotect(uintptr_t lo, uintptr_t hi, int prot)
  * flagged optimistic, then made PROT_NONE. The first touch of a page
  * faults (SIGSEGV) and fallback_fault() restores or refills it.
  */
+static int make_fallback_opt(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	vr_seg_change_locked(seg, VR_PG_TOUCH, vr_seg_all(seg), false);
+	vr_seg_change_locked(seg, VR_PG_OPT, vr_seg_all(seg), true);
+	return 0;
+}
+
 static int fallback_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind)
 {
 	int r = vr_backend_cur->mark(lo, hi, vma_kind);
 	if (r != 0)
 		return r;
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, false, &seg);
-		vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, touch), vr_seg_mask(&seg), false);
-		vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, opt), vr_seg_mask(&seg), true);
-		vpn += seg.n;
-	}
+	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, make_fallback_opt, NULL);
 	/* The kind is set before the protection: a fault never finds an
 	 * optimistic page flagged explicit. */
 	r = (int)raw_mprotect(lo, hi, PROT_NONE);
 	if (r != 0)
 		vr_warn("mprotect(PROT_NONE) of an optimistic range failed: %s", strerror(-r));
+	return 0;
+}
+
+/* The kind first: a reader never sees an optimistic page as explicit. No
+ * cookie ("bare"); lost too where the memory was read-only. */
+static int make_opt(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	uint64_t all = vr_seg_all(seg);
+	vr_seg_change_locked(seg, VR_PG_OPT, all, true);
+	vr_seg_set_locked(seg, all, 0, all);
+	return 0;
+}
+
+static int make_opt_lost(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	uint64_t all = vr_seg_all(seg);
+	vr_seg_change_locked(seg, VR_PG_OPT, all, true);
+	vr_seg_set_locked(seg, all, all, all);
 	return 0;
 }
 
@@ -388,24 +407,16 @@ int vr_opt_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind)
 	r = vr_madvise(vr_addr(lo), vr_addr(hi - lo), ro ? MADV_DONTNEED : MADV_FREE);
 	if (r != 0)
 		return r;
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, false, &seg);
-		uint64_t m = vr_seg_mask(&seg);
-		/* The kind first: a reader never sees an optimistic page
-		 * as explicit. */
-		vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, opt), m, true);
-		vr_registry_set_locked(&seg, m, ro ? m : 0, m);
-		vpn += seg.n;
-	}
-	return 0;
+	return vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE,
+	                                   ro ? make_opt_lost : make_opt, NULL);
 }
 
-/* Settles one run [a, b) of optimistic pages (see optimistic.h). */
-static void settle_run(uintptr_t a, uintptr_t b, vr_leaf_t *leaf, unsigned first)
+/* Settles the run of n optimistic pages from page first of seg (see
+ * optimistic.h). */
+static void settle_run(const vr_seg_t *seg, unsigned first, size_t n)
 {
 	unsigned char vec[VR_LEAF_PAGES];
-	size_t n = b - a;
+	uintptr_t a = seg->vpn + first;
 	int fd = uffd_get_locked();
 	if (vr_mincore(vr_addr(a), vr_addr(n), vec) != 0)
 		memset(vec, 0, sizeof vec);
@@ -415,7 +426,7 @@ static void settle_run(uintptr_t a, uintptr_t b, vr_leaf_t *leaf, unsigned first
 		/* Gone (or never touched): zeros, and lost. EEXIST means a
 		 * refill got there first, and it recorded the loss. */
 		if (uffd_zeropage(fd, a + i) == 0)
-			__atomic_fetch_or(&leaf->lost, 1ull << (first + i), __ATOMIC_RELAXED);
+			vr_seg_change_locked(seg, VR_PG_LOST, 1ull << (first + i), true);
 	}
 	if (vr_madvise(vr_addr(a), vr_addr(n), MADV_POPULATE_WRITE) == 0)
 		return;
@@ -423,35 +434,33 @@ static void settle_run(uintptr_t a, uintptr_t b, vr_leaf_t *leaf, unsigned first
 	for (size_t i = 0; i < n; i++) {
 		while (vr_madvise(vr_addr(a + i), vr_page_size, MADV_POPULATE_WRITE) == -EFAULT) {
 			if (uffd_zeropage(fd, a + i) == 0)
-				__atomic_fetch_or(&leaf->lost, 1ull << (first + i),
-				                  __ATOMIC_RELAXED);
+				vr_seg_change_locked(seg, VR_PG_LOST, 1ull << (first + i), true);
 		}
 	}
 }
 
+static int settle_seg(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	uint64_t todo = vr_seg_get(seg, VR_PG_OPT) & vr_seg_get(seg, VR_PG_VOL);
+	uint64_t done = todo;
+	unsigned i, n;
+	while ((n = vr_bits_take_run(&todo, &i)) != 0) {
+		if (uffd_mode)
+			settle_run(seg, i, n);
+		else
+			/* Fallback: read-write again; untouched pages still
+			 * hold their cookies, touched ones are bare. */
+			raw_mprotect(seg->vpn + i, seg->vpn + i + n, PROT_READ | PROT_WRITE);
+	}
+	if (done)
+		vr_seg_change_locked(seg, VR_PG_OPT, done, false);
+	return 0;
+}
+
 void vr_opt_settle_locked(uintptr_t lo, uintptr_t hi)
 {
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, false, &seg);
-		vr_leaf_t *leaf = seg.leaf;
-		uint64_t todo = leaf ? leaf->opt & leaf->vol & vr_seg_mask(&seg) : 0;
-		uint64_t done = todo;
-		unsigned i, n;
-		while ((n = vr_bits_take_run(&todo, &i)) != 0) {
-			uintptr_t a = seg.vpn - seg.first + i;
-			if (uffd_mode)
-				settle_run(a, a + n, leaf, i);
-			else
-				/* Fallback: read-write again; untouched pages
-				 * still hold their cookies, touched ones are
-				 * bare. */
-				raw_mprotect(a, a + n, PROT_READ | PROT_WRITE);
-		}
-		if (done)
-			vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, opt), done, false);
-		vpn += seg.n;
-	}
+	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, settle_seg, NULL);
 }
 
 void vr_opt_atfork_child(void)
@@ -577,11 +586,9 @@ static bool fallback_fault(uintptr_t vpn, const vr_page_bits_t *b, siginfo_t *si
 	vr_sys6(SYS_mprotect, (long)tmp, (long)vr_page_size, PROT_READ | PROT_WRITE, 0, 0, 0);
 	bool purged = b->bare;   /* eager: dropped at mark */
 	if (!purged) {
-		uintptr_t expected = vr_cookie;
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, vpn + 1, false, &seg);
-		purged = !seg.leaf || !__atomic_compare_exchange_n(
-			(uintptr_t *)tmp, &expected, seg.leaf->saved[seg.first], false,
+		uintptr_t expected = vr_cookie, saved;
+		purged = !vr_registry_saved(vpn, &saved) || !__atomic_compare_exchange_n(
+			(uintptr_t *)tmp, &expected, saved, false,
 			__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 	}
 	bool ok = !purged;

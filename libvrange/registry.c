@@ -1,7 +1,7 @@
 /*
  * registry.c - the registry of volatile pages (see registry.h).
  *
- * Entry points: vr_registry_seg_locked, vr_registry_set_locked,
+ * Entry points: vr_registry_each_seg_locked and the vr_seg_* accessors,
  * vr_registry_clear_locked, vr_registry_move_locked (writers, under the
  * lock); vr_registry_any, vr_registry_page (lock-free readers);
  * vr_registry_range_at, counters, fork handlers.
@@ -28,6 +28,21 @@
 #define NODE_SLOTS (1u << NODE_BITS)
 #define TOP_SHIFT (3 * NODE_BITS)
 #define TOP_SLOTS (1u << 16)
+
+/* A leaf: the state of 64 pages, one word per kind (registry.h), indexed by
+ * vr_pg_t, and the saved words. Private to this file: every read-modify-
+ * write of per-page state is here. */
+typedef struct vr_leaf_s {
+	uint64_t bits[VR_PG_NKINDS];
+	uintptr_t saved[VR_LEAF_PAGES];
+	struct vr_leaf_s *next;  /* retire and free lists */
+} vr_leaf_t;
+
+/* The segment's pages as a mask of its leaf's words. */
+static inline uint64_t seg_mask(const vr_seg_t *s)
+{
+	return vr_seg_all(s) << s->first;
+}
 
 typedef struct vr_node_s {
 	void *slot[NODE_SLOTS];
@@ -169,13 +184,13 @@ static vr_leaf_t *leaf_new(void)
 		return NULL;
 	/* Atomic, as readers load these: a reused leaf was retired a grace
 	 * period ago, which ThreadSanitizer cannot see. */
-	__atomic_store_n(&leaf->vol, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&leaf->lost, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&leaf->bare, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&leaf->opt, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&leaf->reg, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&leaf->touch, 0, __ATOMIC_RELAXED);
-	leaf->pend = 0;
+	__atomic_store_n(&leaf->bits[VR_PG_VOL], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&leaf->bits[VR_PG_LOST], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&leaf->bits[VR_PG_BARE], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&leaf->bits[VR_PG_OPT], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&leaf->bits[VR_PG_REG], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&leaf->bits[VR_PG_TOUCH], 0, __ATOMIC_RELAXED);
+	leaf->bits[VR_PG_PEND] = 0;
 	leaf->next = NULL;
 	reg_nleaves++;
 	return leaf;
@@ -210,7 +225,8 @@ static vr_seg_t leaf_seg(vr_leaf_t *leaf, uintptr_t li, uintptr_t lo, uintptr_t 
 	uintptr_t base = li << VR_LEAF_SHIFT;
 	uintptr_t a = base > lo ? base : lo;
 	uintptr_t b = base + VR_LEAF_PAGES < hi ? base + VR_LEAF_PAGES : hi;
-	return (vr_seg_t){ leaf, a, (unsigned)(a - base), (unsigned)(b - a) };
+	return (vr_seg_t){ .vpn = a, .n = (unsigned)(b - a), .leaf = leaf,
+	                   .first = (unsigned)(a - base) };
 }
 
 /* --- counting pages and ranges ------------------------------------------- */
@@ -222,8 +238,8 @@ static unsigned page_kind(uintptr_t vpn)
 	unsigned i = vpn & (VR_LEAF_PAGES - 1);
 	if (!leaf)
 		return 0;
-	return (unsigned)((__atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) >> i) & 1) |
-	       (unsigned)(((__atomic_load_n(&leaf->opt, __ATOMIC_RELAXED) >> i) & 1) << 1);
+	return (unsigned)((__atomic_load_n(&leaf->bits[VR_PG_VOL], __ATOMIC_ACQUIRE) >> i) & 1) |
+	       (unsigned)(((__atomic_load_n(&leaf->bits[VR_PG_OPT], __ATOMIC_RELAXED) >> i) & 1) << 1);
 }
 
 /*
@@ -241,8 +257,8 @@ static size_t count_starts(uintptr_t lo, uintptr_t hi)
 		if (cnt > hi - vpn)
 			cnt = hi - vpn;
 		vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
-		uint64_t v = leaf ? __atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) : 0;
-		uint64_t o = leaf ? __atomic_load_n(&leaf->opt, __ATOMIC_RELAXED) & v : 0;
+		uint64_t v = leaf ? __atomic_load_n(&leaf->bits[VR_PG_VOL], __ATOMIC_ACQUIRE) : 0;
+		uint64_t o = leaf ? __atomic_load_n(&leaf->bits[VR_PG_OPT], __ATOMIC_RELAXED) & v : 0;
 		uint64_t mask = (cnt == 64 ? ~0ull : (1ull << cnt) - 1) << first;
 		uint64_t pv = (v << 1) | (cvol << first);
 		uint64_t po = (o << 1) | (copt << first);
@@ -297,8 +313,9 @@ void vr_registry_read_end(void)
 	urcu_bp_read_unlock();
 }
 
-void vr_registry_seg_locked(uintptr_t vpn, uintptr_t end, bool create,
-                            vr_seg_t *seg)
+/* The segment of [vpn, end) in vpn's leaf; with create, the leaf is made
+ * if missing (seg->leaf stays NULL only if metadata memory ran out). */
+static void seg_at(uintptr_t vpn, uintptr_t end, bool create, vr_seg_t *seg)
 {
 	uintptr_t li = vpn >> VR_LEAF_SHIFT;
 	seg->vpn = vpn;
@@ -318,19 +335,59 @@ void vr_registry_seg_locked(uintptr_t vpn, uintptr_t end, bool create,
 	seg->leaf = leaf;
 }
 
-void vr_registry_set_locked(const vr_seg_t *seg, uint64_t mask,
-                            uint64_t lost_bits, uint64_t bare_bits)
+int vr_registry_each_seg_locked(uintptr_t lo, uintptr_t hi, unsigned flags,
+                                vr_seg_fn fn, void *arg)
+{
+	for (uintptr_t vpn = lo; vpn < hi;) {
+		vr_seg_t seg;
+		seg_at(vpn, hi, flags & VR_SEG_CREATE, &seg);
+		vpn += seg.n;
+		if (!seg.leaf && (flags & VR_SEG_CREATE))
+			return -ENOMEM;
+		if (!seg.leaf && (flags & VR_SEG_STATE))
+			continue;
+		int r = fn(&seg, arg);
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+uint64_t vr_seg_get(const vr_seg_t *seg, vr_pg_t kind)
+{
+	if (!seg->leaf)
+		return 0;
+	uint64_t w = __atomic_load_n(&seg->leaf->bits[kind], __ATOMIC_ACQUIRE);
+	return (w >> seg->first) & vr_seg_all(seg);
+}
+
+uintptr_t vr_seg_saved(const vr_seg_t *seg, unsigned i)
+{
+	return seg->leaf ? seg->leaf->saved[seg->first + i] : 0;
+}
+
+void vr_seg_save_locked(const vr_seg_t *seg, unsigned i, uintptr_t word)
+{
+	vr_assert(seg->leaf && i < seg->n);
+	seg->leaf->saved[seg->first + i] = word;
+}
+
+void vr_seg_set_locked(const vr_seg_t *seg, uint64_t rmask,
+                       uint64_t rlost, uint64_t rbare)
 {
 	vr_leaf_t *leaf = seg->leaf;
+	uint64_t mask = (rmask & vr_seg_all(seg)) << seg->first;
+	uint64_t lost_bits = rlost << seg->first, bare_bits = rbare << seg->first;
+	vr_assert(leaf);
 	uintptr_t lo = seg->vpn, hi = seg->vpn + seg->n;
 	size_t s0 = count_starts(lo, hi + 1);
-	uint64_t old = leaf->vol;
+	uint64_t old = leaf->bits[VR_PG_VOL];
 	/* Read-modify-writes are atomic: the signal handler sets lost bits
 	 * without the lock. */
-	__atomic_fetch_or(&leaf->lost, lost_bits & mask, __ATOMIC_RELAXED);
-	__atomic_fetch_and(&leaf->bare, ~(mask & ~bare_bits), __ATOMIC_RELAXED);
-	__atomic_fetch_or(&leaf->bare, bare_bits & mask, __ATOMIC_RELAXED);
-	__atomic_fetch_or(&leaf->vol, mask, __ATOMIC_RELEASE);
+	__atomic_fetch_or(&leaf->bits[VR_PG_LOST], lost_bits & mask, __ATOMIC_RELAXED);
+	__atomic_fetch_and(&leaf->bits[VR_PG_BARE], ~(mask & ~bare_bits), __ATOMIC_RELAXED);
+	__atomic_fetch_or(&leaf->bits[VR_PG_BARE], bare_bits & mask, __ATOMIC_RELAXED);
+	__atomic_fetch_or(&leaf->bits[VR_PG_VOL], mask, __ATOMIC_RELEASE);
 	reg_npages += (size_t)__builtin_popcountll(mask & ~old);
 	reg_nranges += count_starts(lo, hi + 1) - s0;
 }
@@ -347,21 +404,21 @@ static size_t clear(uintptr_t lo, uintptr_t hi, bool forget_reg)
 		if (!leaf)
 			break;
 		vr_seg_t seg = leaf_seg(leaf, li, lo, hi);
-		uint64_t mask = vr_seg_mask(&seg);
-		if (leaf->vol & mask) {
+		uint64_t mask = seg_mask(&seg);
+		if (leaf->bits[VR_PG_VOL] & mask) {
 			uintptr_t end = seg.vpn + seg.n;
 			size_t s0 = count_starts(seg.vpn, end + 1);
-			cleared += (size_t)__builtin_popcountll(leaf->vol & mask);
-			__atomic_fetch_and(&leaf->vol, ~mask, __ATOMIC_RELEASE);
-			__atomic_fetch_and(&leaf->lost, ~mask, __ATOMIC_RELAXED);
-			__atomic_fetch_and(&leaf->bare, ~mask, __ATOMIC_RELAXED);
-			__atomic_fetch_and(&leaf->opt, ~mask, __ATOMIC_RELAXED);
-			__atomic_fetch_and(&leaf->touch, ~mask, __ATOMIC_RELAXED);
+			cleared += (size_t)__builtin_popcountll(leaf->bits[VR_PG_VOL] & mask);
+			__atomic_fetch_and(&leaf->bits[VR_PG_VOL], ~mask, __ATOMIC_RELEASE);
+			__atomic_fetch_and(&leaf->bits[VR_PG_LOST], ~mask, __ATOMIC_RELAXED);
+			__atomic_fetch_and(&leaf->bits[VR_PG_BARE], ~mask, __ATOMIC_RELAXED);
+			__atomic_fetch_and(&leaf->bits[VR_PG_OPT], ~mask, __ATOMIC_RELAXED);
+			__atomic_fetch_and(&leaf->bits[VR_PG_TOUCH], ~mask, __ATOMIC_RELAXED);
 			reg_nranges -= s0 - count_starts(seg.vpn, end + 1);
 		}
 		if (forget_reg)
-			__atomic_fetch_and(&leaf->reg, ~mask, __ATOMIC_RELAXED);
-		if (!leaf->vol && !leaf->reg)
+			__atomic_fetch_and(&leaf->bits[VR_PG_REG], ~mask, __ATOMIC_RELAXED);
+		if (!leaf->bits[VR_PG_VOL] && !leaf->bits[VR_PG_REG])
 			leaf_retire(li, leaf);
 		li++;
 	}
@@ -379,12 +436,13 @@ size_t vr_registry_forget_locked(uintptr_t lo, uintptr_t hi)
 	return clear(lo, hi, true);
 }
 
-void vr_registry_bits_locked(const vr_seg_t *seg, size_t which, uint64_t mask,
-                             bool on)
+void vr_seg_change_locked(const vr_seg_t *seg, vr_pg_t which, uint64_t rmask, bool on)
 {
-	uint64_t *w = (uint64_t *)((char *)seg->leaf + which);
+	vr_assert(seg->leaf && which != VR_PG_VOL);
+	uint64_t *w = &seg->leaf->bits[which];
+	uint64_t mask = (rmask & vr_seg_all(seg)) << seg->first;
 	uintptr_t lo = seg->vpn, hi = seg->vpn + seg->n;
-	bool kind = which == offsetof(vr_leaf_t, opt);
+	bool kind = which == VR_PG_OPT;
 	size_t s0 = kind ? count_starts(lo, hi + 1) : 0;
 	if (on)
 		__atomic_fetch_or(w, mask, __ATOMIC_RELEASE);
@@ -404,7 +462,7 @@ void vr_registry_each_reg_locked(void (*fn)(uintptr_t lo, uintptr_t hi, void *ar
 		li = next_leaf(li, limit, &leaf);
 		if (!leaf)
 			break;
-		uint64_t r = leaf->reg;
+		uint64_t r = leaf->bits[VR_PG_REG];
 		uintptr_t base = li << VR_LEAF_SHIFT;
 		unsigned i, len;
 		while ((len = vr_bits_take_run(&r, &i)) != 0) {
@@ -423,18 +481,19 @@ void vr_registry_each_reg_locked(void (*fn)(uintptr_t lo, uintptr_t hi, void *ar
 		fn(run_lo, run_hi, arg);
 }
 
+static int seg_nothing(const vr_seg_t *seg, void *arg)
+{
+	(void)seg;
+	(void)arg;
+	return 0;
+}
+
 int vr_registry_reserve_locked(uintptr_t lo, uintptr_t hi)
 {
-	for (uintptr_t vpn = lo; vpn < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(vpn, hi, true, &seg);
-		if (!seg.leaf) {
-			vr_registry_trim_locked(lo, hi);
-			return -ENOMEM;
-		}
-		vpn += seg.n;
-	}
-	return 0;
+	int r = vr_registry_each_seg_locked(lo, hi, VR_SEG_CREATE, seg_nothing, NULL);
+	if (r != 0)
+		vr_registry_trim_locked(lo, hi);
+	return r;
 }
 
 void vr_registry_trim_locked(uintptr_t lo, uintptr_t hi)
@@ -447,7 +506,7 @@ void vr_registry_trim_locked(uintptr_t lo, uintptr_t hi)
 		li = next_leaf(li, limit, &leaf);
 		if (!leaf)
 			break;
-		if (!leaf->vol && !leaf->reg)
+		if (!leaf->bits[VR_PG_VOL] && !leaf->bits[VR_PG_REG])
 			leaf_retire(li, leaf);
 		li++;
 	}
@@ -470,27 +529,27 @@ size_t vr_registry_move_locked(uintptr_t from, uintptr_t to, size_t n)
 		for (unsigned i = 0; i < VR_LEAF_PAGES; i++) {
 			uintptr_t vpn = base + i;
 			uint64_t bit = 1ull << i;
-			if (vpn < from || vpn >= from + n || !((leaf->vol | leaf->reg) & bit))
+			if (vpn < from || vpn >= from + n || !((leaf->bits[VR_PG_VOL] | leaf->bits[VR_PG_REG]) & bit))
 				continue;
 			uintptr_t dst = to + (vpn - from);
 			vr_seg_t seg;
-			vr_registry_seg_locked(dst, dst + 1, true, &seg);
+			seg_at(dst, dst + 1, true, &seg);
 			if (!seg.leaf)
 				continue; /* out of metadata: the page is forgotten */
-			uint64_t d = 1ull << seg.first;
+			uint64_t d = 1;
 			/* The registration moves with the mapping (mremap keeps
 			 * a VMA's userfaultfd context); the kind goes first so
 			 * that a reader never sees an optimistic page as
 			 * explicit. */
-			if (leaf->reg & bit)
-				vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, reg), d, true);
-			if (leaf->opt & bit)
-				vr_registry_bits_locked(&seg, offsetof(vr_leaf_t, opt), d, true);
-			if (!(leaf->vol & bit))
+			if (leaf->bits[VR_PG_REG] & bit)
+				vr_seg_change_locked(&seg, VR_PG_REG, d, true);
+			if (leaf->bits[VR_PG_OPT] & bit)
+				vr_seg_change_locked(&seg, VR_PG_OPT, d, true);
+			if (!(leaf->bits[VR_PG_VOL] & bit))
 				continue;
-			seg.leaf->saved[seg.first] = leaf->saved[i];
-			vr_registry_set_locked(&seg, d, (leaf->lost & bit) ? d : 0,
-			                       (leaf->bare & bit) ? d : 0);
+			vr_seg_save_locked(&seg, 0, leaf->saved[i]);
+			vr_seg_set_locked(&seg, d, (leaf->bits[VR_PG_LOST] & bit) ? d : 0,
+			                       (leaf->bits[VR_PG_BARE] & bit) ? d : 0);
 			moved++;
 		}
 		li++;
@@ -516,9 +575,9 @@ bool vr_registry_any(uintptr_t lo, uintptr_t hi)
 		if (!leaf)
 			break;
 		vr_seg_t seg = leaf_seg(leaf, li, lo, hi);
-		uint64_t state = __atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE) |
-		                 __atomic_load_n(&leaf->reg, __ATOMIC_RELAXED);
-		if (state & vr_seg_mask(&seg)) {
+		uint64_t state = __atomic_load_n(&leaf->bits[VR_PG_VOL], __ATOMIC_ACQUIRE) |
+		                 __atomic_load_n(&leaf->bits[VR_PG_REG], __ATOMIC_RELAXED);
+		if (state & seg_mask(&seg)) {
 			any = true;
 			break;
 		}
@@ -546,13 +605,13 @@ bool vr_registry_bits(uintptr_t vpn, vr_page_bits_t *out)
 	unsigned i = vpn & (VR_LEAF_PAGES - 1);
 	if (!leaf)
 		return false;
-	uint64_t vol = __atomic_load_n(&leaf->vol, __ATOMIC_ACQUIRE);
+	uint64_t vol = __atomic_load_n(&leaf->bits[VR_PG_VOL], __ATOMIC_ACQUIRE);
 	out->vol = (vol >> i) & 1;
-	out->lost = (__atomic_load_n(&leaf->lost, __ATOMIC_RELAXED) >> i) & 1;
-	out->bare = (__atomic_load_n(&leaf->bare, __ATOMIC_RELAXED) >> i) & 1;
-	out->opt = (__atomic_load_n(&leaf->opt, __ATOMIC_RELAXED) >> i) & 1;
-	out->reg = (__atomic_load_n(&leaf->reg, __ATOMIC_RELAXED) >> i) & 1;
-	out->touch = (__atomic_load_n(&leaf->touch, __ATOMIC_ACQUIRE) >> i) & 1;
+	out->lost = (__atomic_load_n(&leaf->bits[VR_PG_LOST], __ATOMIC_RELAXED) >> i) & 1;
+	out->bare = (__atomic_load_n(&leaf->bits[VR_PG_BARE], __ATOMIC_RELAXED) >> i) & 1;
+	out->opt = (__atomic_load_n(&leaf->bits[VR_PG_OPT], __ATOMIC_RELAXED) >> i) & 1;
+	out->reg = (__atomic_load_n(&leaf->bits[VR_PG_REG], __ATOMIC_RELAXED) >> i) & 1;
+	out->touch = (__atomic_load_n(&leaf->bits[VR_PG_TOUCH], __ATOMIC_ACQUIRE) >> i) & 1;
 	return true;
 }
 
@@ -560,21 +619,35 @@ void vr_registry_note_lost(uintptr_t vpn)
 {
 	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
 	if (leaf)
-		__atomic_fetch_or(&leaf->lost, 1ull << (vpn & (VR_LEAF_PAGES - 1)),
+		__atomic_fetch_or(&leaf->bits[VR_PG_LOST], 1ull << (vpn & (VR_LEAF_PAGES - 1)),
 		                  __ATOMIC_RELAXED);
+}
+
+bool vr_registry_saved(uintptr_t vpn, uintptr_t *word)
+{
+	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
+	unsigned i = vpn & (VR_LEAF_PAGES - 1);
+	if (!leaf)
+		return false;
+	uint64_t vol = __atomic_load_n(&leaf->bits[VR_PG_VOL], __ATOMIC_ACQUIRE);
+	uint64_t bare = __atomic_load_n(&leaf->bits[VR_PG_BARE], __ATOMIC_RELAXED);
+	if (!((vol & ~bare) >> i & 1))
+		return false;
+	*word = leaf->saved[i];
+	return true;
 }
 
 uint64_t *vr_registry_lost_word(uintptr_t vpn)
 {
 	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
-	return leaf ? &leaf->lost : NULL;
+	return leaf ? &leaf->bits[VR_PG_LOST] : NULL;
 }
 
 void vr_registry_note_touched(uintptr_t vpn)
 {
 	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
 	if (leaf)
-		__atomic_fetch_or(&leaf->touch, 1ull << (vpn & (VR_LEAF_PAGES - 1)),
+		__atomic_fetch_or(&leaf->bits[VR_PG_TOUCH], 1ull << (vpn & (VR_LEAF_PAGES - 1)),
 		                  __ATOMIC_RELEASE);
 }
 
@@ -582,7 +655,7 @@ void vr_registry_note_bare(uintptr_t vpn)
 {
 	vr_leaf_t *leaf = leaf_lookup(vpn >> VR_LEAF_SHIFT);
 	if (leaf)
-		__atomic_fetch_or(&leaf->bare, 1ull << (vpn & (VR_LEAF_PAGES - 1)),
+		__atomic_fetch_or(&leaf->bits[VR_PG_BARE], 1ull << (vpn & (VR_LEAF_PAGES - 1)),
 		                  __ATOMIC_RELAXED);
 }
 

@@ -38,26 +38,36 @@
 #define VR_LEAF_SHIFT 6
 #define VR_LEAF_PAGES (1u << VR_LEAF_SHIFT)
 
-typedef struct vr_leaf_s {
-	uint64_t vol;
-	uint64_t lost;
-	uint64_t bare;
-	uint64_t opt;
-	uint64_t reg;
-	uint64_t touch;          /* fallback: first touch handled (handler sets) */
-	uint64_t pend;           /* writer only: cookie written, not committed */
-	uintptr_t saved[VR_LEAF_PAGES];
-	struct vr_leaf_s *next;  /* retire and free lists */
-} vr_leaf_t;
+/* The kinds of per-page state (see above); pend is the writer's own: a
+ * cookie written, not yet committed (backend_cookie.c). */
+typedef enum vr_pg_e {
+	VR_PG_VOL,
+	VR_PG_LOST,
+	VR_PG_BARE,
+	VR_PG_OPT,
+	VR_PG_REG,
+	VR_PG_TOUCH,
+	VR_PG_PEND,
+	VR_PG_NKINDS
+} vr_pg_t;
 
-/* A run of pages of one leaf: pages [first, first + n) of leaf, the first
- * one being page number vpn. leaf is NULL where no page is volatile. */
+/*
+ * A segment: pages [vpn, vpn + n) of [lo, hi) that lie in one leaf, handed
+ * to the callback of vr_registry_each_seg_locked. Every mask below is
+ * relative to the segment: bit i is page vpn + i. leaf and first are the
+ * registry's own; leaf is NULL where no page of the leaf has state.
+ */
 typedef struct vr_seg_s {
-	vr_leaf_t *leaf;
 	uintptr_t vpn;
-	unsigned first;
 	unsigned n;
+	struct vr_leaf_s *leaf;
+	unsigned first;
 } vr_seg_t;
+
+static inline uint64_t vr_seg_all(const vr_seg_t *s)
+{
+	return s->n == 64 ? ~0ull : (1ull << s->n) - 1;
+}
 
 /*
  * Takes the lowest run of set bits out of *bits: returns its first bit in
@@ -75,11 +85,6 @@ static inline unsigned vr_bits_take_run(uint64_t *bits, unsigned *first)
 	return n;
 }
 
-static inline uint64_t vr_seg_mask(const vr_seg_t *s)
-{
-	uint64_t m = s->n == 64 ? ~0ull : ((1ull << s->n) - 1);
-	return m << s->first;
-}
 
 void vr_registry_lock(void);
 void vr_registry_unlock(void);
@@ -88,22 +93,43 @@ void vr_registry_atfork_prepare(void);
 void vr_registry_atfork_parent(void);
 void vr_registry_atfork_child(void);
 
-/*
- * The run of pages of [vpn, end) that lies in vpn's leaf. With create, the
- * leaf is allocated if missing (seg->leaf is NULL only if metadata memory ran
- * out); without, seg->leaf is NULL where no page of that leaf is volatile.
- * Without create it is also a reader's lookup, inside read_begin/end.
- */
-void vr_registry_seg_locked(uintptr_t vpn, uintptr_t end, bool create,
-                            vr_seg_t *seg);
+/* Flags of vr_registry_each_seg_locked. */
+#define VR_SEG_CREATE 1u  /* create the leaves that are missing */
+#define VR_SEG_STATE  2u  /* skip segments where no page has state */
 
 /*
- * Marks the pages in mask of seg volatile (release order: saved words
- * written before are visible to a reader that sees the bit), adding
- * lost_bits and bare_bits; clears bare for the others in mask.
+ * Calls fn(seg, arg) for each segment of [lo, hi), in order, and stops at
+ * the first that returns non-zero, returning that. With VR_SEG_CREATE a
+ * missing leaf is created first; if metadata memory runs out, -ENOMEM is
+ * returned before fn sees that segment. This is the only segment loop of
+ * the core: callers express what to do with one segment. Without
+ * VR_SEG_CREATE it changes nothing itself, and a reader inside
+ * read_begin/end may call it too (u_registry's readers do).
  */
-void vr_registry_set_locked(const vr_seg_t *seg, uint64_t mask,
-                            uint64_t lost_bits, uint64_t bare_bits);
+typedef int (*vr_seg_fn)(const vr_seg_t *seg, void *arg);
+int vr_registry_each_seg_locked(uintptr_t lo, uintptr_t hi, unsigned flags,
+                                vr_seg_fn fn, void *arg);
+
+/* The bits of one kind for the segment's pages (0 where no leaf). */
+uint64_t vr_seg_get(const vr_seg_t *seg, vr_pg_t kind);
+
+/* Sets (on) or clears bits of one kind (not VR_PG_VOL: vr_seg_set_locked
+ * and the clear functions keep the page and range counts) for the pages
+ * in mask. One atomic read-modify-write: the signal handler sets lost,
+ * bare and touch bits without the lock. */
+void vr_seg_change_locked(const vr_seg_t *seg, vr_pg_t kind, uint64_t mask, bool on);
+
+/*
+ * Marks the pages in mask volatile (release order: saved words written
+ * before are visible to a reader that sees the bit), adding lost_bits and
+ * bare_bits; clears bare for the others in mask.
+ */
+void vr_seg_set_locked(const vr_seg_t *seg, uint64_t mask, uint64_t lost_bits,
+                       uint64_t bare_bits);
+
+/* The word a cookie displaced from page seg->vpn + i, and its setter. */
+uintptr_t vr_seg_saved(const vr_seg_t *seg, unsigned i);
+void vr_seg_save_locked(const vr_seg_t *seg, unsigned i, uintptr_t word);
 
 /* Makes every page of [lo, hi) non-volatile, forgetting its state but its
  * userfaultfd registration, and frees leaves left empty. Returns the number
@@ -113,12 +139,6 @@ size_t vr_registry_clear_locked(uintptr_t lo, uintptr_t hi);
 /* As vr_registry_clear_locked, forgetting the registration too: the
  * mapping went away (munmap, or a mapping placed over it). */
 size_t vr_registry_forget_locked(uintptr_t lo, uintptr_t hi);
-
-/* Sets (on) or clears bits of one kind for the pages in mask of seg:
- * which is offsetof(vr_leaf_t, opt), reg or touch.
- * Atomic read-modify-write: the signal handler writes lost bits. */
-void vr_registry_bits_locked(const vr_seg_t *seg, size_t which, uint64_t mask,
-                             bool on);
 
 /* Calls fn(lo, hi, arg) for each maximal run of registered pages, in
  * order (the child of fork registers them again). */
@@ -160,6 +180,10 @@ void vr_registry_note_lost(uintptr_t vpn);
 /* For tests (u_lostrace): the word that holds page vpn's lost bit, bit
  * vpn % VR_LEAF_PAGES, or NULL where no leaf is. */
 uint64_t *vr_registry_lost_word(uintptr_t vpn);
+
+/* Signal handler (read side): the word the cookie displaced from page vpn,
+ * if the page is volatile with a cookie. */
+bool vr_registry_saved(uintptr_t vpn, uintptr_t *word);
 
 /* Signal handler: page vpn no longer holds a cookie (restored on first
  * touch). Lock-free, inside read_begin/end. */

@@ -16,20 +16,28 @@
 #include "registry.h"
 #include "../tap.h"
 
-/* Marks [lo, hi) with lost bits for pages in lostset (may be 0). */
+/* One segment of mark(): saved word = the page number, lost if *arg. */
+static int mark_seg(const vr_seg_t *seg, void *arg)
+{
+	uint64_t m = vr_seg_all(seg);
+	for (unsigned i = 0; i < seg->n; i++)
+		vr_seg_save_locked(seg, i, seg->vpn + i);
+	vr_seg_set_locked(seg, m, *(int *)arg ? m : 0, 0);
+	return 0;
+}
+
+/* Marks [lo, hi), every page lost if lost. */
 static void mark(uintptr_t lo, uintptr_t hi, int lost)
 {
-	for (uintptr_t v = lo; v < hi;) {
-		vr_seg_t seg;
-		vr_registry_seg_locked(v, hi, true, &seg);
-		if (!seg.leaf)
-			abort();
-		uint64_t m = vr_seg_mask(&seg);
-		for (unsigned i = seg.first; i < seg.first + seg.n; i++)
-			seg.leaf->saved[i] = seg.vpn + i - seg.first;
-		vr_registry_set_locked(&seg, m, lost ? m : 0, 0);
-		v += seg.n;
-	}
+	if (vr_registry_each_seg_locked(lo, hi, VR_SEG_CREATE, mark_seg, &lost) != 0)
+		abort();
+}
+
+/* Copies the one segment it is called for into arg. */
+static int copy_seg(const vr_seg_t *seg, void *arg)
+{
+	*(vr_seg_t *)arg = *seg;
+	return 0;
 }
 
 static int range_is(uintptr_t vpn, uintptr_t lo, uintptr_t hi)
@@ -119,10 +127,10 @@ static void test_move(void)
 	       "moved ranges keep their shape (stale destination state replaced)");
 	tap_ok(is_lost(D + 7) && !is_lost(D + 8), "loss moves with the page");
 	tap_ok(!vr_registry_page(A + 1, NULL, NULL), "source forgotten");
-	vr_seg_t seg;
+	vr_seg_t seg = { 0 };
 	vr_registry_lock();
-	vr_registry_seg_locked(D + 9, D + 10, false, &seg);
-	tap_is(seg.leaf->saved[seg.first], A + 9, "saved word moves with the page");
+	vr_registry_each_seg_locked(D + 9, D + 10, 0, copy_seg, &seg);
+	tap_is(vr_seg_saved(&seg, 0), A + 9, "saved word moves with the page");
 	vr_registry_clear_locked(D, D + 100);
 	vr_registry_unlock();
 	tap_is(vr_registry_npages(), 0, "all clear after move test");
@@ -175,19 +183,19 @@ static void *reader(void *arg)
 		 * all 64 pages volatile or none. A leaf reused for Y before
 		 * a grace period would show Y's pattern (pages 32-63). The
 		 * reader holds every X leaf a while, as a slow reader would. */
-		vr_leaf_t *held[128];
+		vr_seg_t held[128];
 		vr_registry_read_begin();
 		for (uintptr_t l = 0; l < 128; l++) {
-			vr_seg_t seg;
-			vr_registry_seg_locked(RX + l * 64, RX + l * 64 + 64, false, &seg);
-			held[l] = seg.leaf;
+			held[l].leaf = NULL;
+			vr_registry_each_seg_locked(RX + l * 64, RX + l * 64 + 64, 0,
+			                            copy_seg, &held[l]);
 		}
 		for (volatile int spin = 0; spin < 20000; spin++)
 			;
 		for (uintptr_t l = 0; l < 128; l++) {
-			if (!held[l])
+			if (!held[l].leaf)
 				continue;
-			uint64_t v = __atomic_load_n(&held[l]->vol, __ATOMIC_ACQUIRE);
+			uint64_t v = vr_seg_get(&held[l], VR_PG_VOL);
 			if (v != 0 && v != ~0ull)
 				(*bad)++;
 		}
