@@ -1,10 +1,10 @@
 /*
  * optimistic.c - optimistic volatile ranges on userfaultfd (see
- * optimistic.h), and vr_fault_resolve, the core's half of the SIGBUS
- * handler (sigbus/sigbus.h).
+ * optimistic.h), and vr_fault_classify, the core's answer about a fault
+ * (fault.h).
  *
  * Entry points: vr_uffd_probe, vr_opt_mark_locked,
- * vr_opt_settle_locked, vr_opt_atfork_child, vr_fault_resolve.
+ * vr_opt_settle_locked, vr_opt_atfork_child, vr_fault_classify.
  *
  * Facts this file relies on, measured on Linux 6.18:
  *  - a discarded page of a range registered MISSING with UFFD_FEATURE_SIGBUS
@@ -50,7 +50,8 @@
 #include "options.h"
 #include "refill.h"
 #include "registry.h"
-#include "sigbus.h"
+#include "fault.h"
+#include "unwinder.h"
 #include "stats.h"
 #include "vma.h"
 
@@ -246,7 +247,7 @@ static int uffd_get_locked(void)
  * sequence did not move meanwhile.
  */
 #define TRACE_SLOTS 128
-#define TRACE_DEPTH 16
+#define TRACE_DEPTH VR_FAULT_TRACE_DEPTH
 
 typedef struct mark_trace_s {
 	unsigned seq;              /* odd while being written */
@@ -515,13 +516,21 @@ static void range_bounds(uintptr_t vpn, uintptr_t *lo, uintptr_t *hi)
 	*hi = z;
 }
 
-/* The use-after-purge report of a fault on page vpn. */
-static void report(uintptr_t vpn, siginfo_t *si, void *uctx)
+/* The verdict on a purged page vpn nobody refilled: what sigbus/ needs to
+ * report it and deliver sig with si (read side held: the range's bounds
+ * and mark trace are read here). */
+static vr_fault_verdict_t verdict_purged(uintptr_t vpn, int sig, const siginfo_t *si,
+                                 bool refaults, vr_fault_t *f)
 {
-	uintptr_t lo, hi, pcs[TRACE_DEPTH];
+	uintptr_t lo, hi;
 	range_bounds(vpn, &lo, &hi);
-	int npcs = trace_find(vpn, pcs);
-	vr_report_use_after_purge(si->si_addr, vr_addr(lo), vr_addr(hi), uctx, pcs, npcs);
+	f->sig = sig;
+	f->si = *si;
+	f->refaults = refaults;
+	f->lo = vr_addr(lo);
+	f->hi = vr_addr(hi);
+	f->nmark = trace_find(vpn, f->mark_pcs);
+	return VR_FAULT_PURGED;
 }
 
 /* Claims vpn for this thread's refill; false if another thread has it. */
@@ -554,23 +563,25 @@ static long raw_mremap(uintptr_t from, uintptr_t to, int flags)
  * PROT_NONE). The page is moved aside (MREMAP_DONTUNMAP leaves an empty
  * PROT_NONE page in its place, so other threads touching it fault and wait
  * here), restored or refilled there, and moved back in one step: no thread
- * ever sees the cookie or a half-filled page. Returns true when the access
- * can retry; false after a report, for a purged page nobody refilled.
+ * ever sees the cookie or a half-filled page. RETRY when the access can
+ * retry; PURGED for a purged page nobody refilled; DECLINE if the page
+ * cannot be moved.
  */
-static bool fallback_fault(uintptr_t vpn, const vr_page_bits_t *b, siginfo_t *si,
-                           void *uctx)
+static vr_fault_verdict_t fallback_fault(uintptr_t vpn, const vr_page_bits_t *b,
+                                         siginfo_t *si, vr_fault_t *f)
 {
 	bool claimed;
 	if (!claim(vpn, &claimed)) {
 		sched_yield();
-		return true;       /* another thread is on it: retry and wait */
+		return VR_FAULT_RETRY;  /* another thread is on it: retry and wait */
 	}
 	/* The bits were read before the claim: a thread that finished this
 	 * page in between marked it touched before letting go. */
 	vr_page_bits_t now;
 	if (!vr_registry_bits(vpn, &now) || now.touch || !(now.vol && now.opt)) {
 		unclaim(vpn, claimed);
-		return now.touch;  /* done: retry; else not ours any more */
+		/* Done: retry; else not ours any more. */
+		return now.touch ? VR_FAULT_RETRY : VR_FAULT_DECLINE;
 	}
 	b = &now;
 	uintptr_t page = vr_addr(vpn);
@@ -615,48 +626,48 @@ static bool fallback_fault(uintptr_t vpn, const vr_page_bits_t *b, siginfo_t *si
 	vr_vma_invalidate();
 	unclaim(vpn, claimed);
 	if (ok)
-		return true;
-	report(vpn, si, uctx);
+		return VR_FAULT_RETRY;
 	/* The application sees what the kernel-backed mechanism gives: a
 	 * SIGBUS at the address. Retrying would fault with SIGSEGV, so the
-	 * signal is delivered here. */
+	 * access does not raise it again (refaults false). */
 	siginfo_t bus;
 	memset(&bus, 0, sizeof bus);
 	bus.si_signo = SIGBUS;
 	bus.si_code = BUS_ADRERR;
 	bus.si_addr = si->si_addr;
-	vr_sig_deliver(SIGBUS, &bus, uctx, false);
-	return true;
+	return verdict_purged(vpn, SIGBUS, &bus, false, f);
 fail:
 	unclaim(vpn, claimed);
 	vr_warn("optimistic fallback: cannot move page %p aside", (void *)page);
-	return false;
+	return VR_FAULT_DECLINE;
 }
 
-bool vr_fault_resolve(int sig, siginfo_t *si, void *uctx)
+vr_fault_verdict_t vr_fault_classify(int sig, siginfo_t *si, void *uctx, vr_fault_t *f)
 {
+	(void)uctx;
 	if (si->si_code <= 0 || !vr_ready())
-		return false;
+		return VR_FAULT_DECLINE;
 	if (sig == SIGSEGV && !uffd_mode) {
 		uintptr_t vpn = vr_vpn((uintptr_t)si->si_addr);
-		bool handled = false;
+		vr_fault_verdict_t v = VR_FAULT_DECLINE;
 		vr_page_bits_t b;
 		vr_registry_read_begin();
 		if (__atomic_load_n(&inflight[vpn % 64], __ATOMIC_ACQUIRE) == vpn + 1) {
 			sched_yield();
-			handled = true;    /* being moved by another thread */
+			v = VR_FAULT_RETRY;    /* being moved by another thread */
 		} else if (vr_registry_bits(vpn, &b) && b.vol && b.opt) {
-			handled = fallback_fault(vpn, &b, si, uctx);
+			v = fallback_fault(vpn, &b, si, f);
 		}
 		vr_registry_read_end();
-		return handled;
+		return v;
 	}
 	if (sig != SIGBUS || !uffd_mode)
-		return false;
+		return VR_FAULT_DECLINE;
 	/* Checked, not trusted: never an ioctl on a file of the program's. */
 	int fd = vr_fd_get_raw(&ufd);
 	uintptr_t vpn = vr_vpn((uintptr_t)si->si_addr);
 	bool handled = false;
+	vr_fault_verdict_t v = VR_FAULT_DECLINE;
 	vr_page_bits_t b;
 	vr_registry_read_begin();
 	if (!vr_registry_bits(vpn, &b) || !b.reg)
@@ -706,8 +717,9 @@ bool vr_fault_resolve(int sig, siginfo_t *si, void *uctx)
 		if (handled)
 			goto out;
 	}
-	report(vpn, si, uctx);
+	/* The kernel's own SIGBUS, which the access raises again. */
+	v = verdict_purged(vpn, sig, si, true, f);
 out:
 	vr_registry_read_end();
-	return handled;
+	return handled ? VR_FAULT_RETRY : v;
 }

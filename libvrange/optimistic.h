@@ -6,7 +6,7 @@
  * Mechanism (uffd backend): the range is registered with a userfaultfd in
  * MISSING mode with UFFD_FEATURE_SIGBUS and given to MADV_FREE, with no
  * cookie in memory. A discarded page has no page-table entry, so touching
- * it raises SIGBUS instead of mapping zeros: vr_fault_resolve (sigbus.h)
+ * it raises SIGBUS instead of mapping zeros: vr_fault_classify (fault.h)
  * refills it with UFFDIO_COPY, or reports it and declines. Registration is
  * kept after unmark and dropped only with the mapping, so a region is
  * registered once however often it is marked.

@@ -17,7 +17,7 @@
 #include "options.h"
 #include "refill.h"
 #include "registry.h"
-#include "sigbus.h"
+#include "unwinder.h"
 #include "stats.h"
 #include "vma.h"
 #include "vrange.h"

@@ -2,14 +2,14 @@
  * handler.c - the process's SIGBUS and SIGSEGV handlers, and the sigaction(2)
  * and signal(3) family that keeps them first (see sigbus.h).
  *
- * Entry points: vr_sig_install, vr_sig_deliver, and the interposed sigaction, __sigaction,
+ * Entry points: vr_sig_install, and the interposed sigaction, __sigaction,
  * signal, bsd_signal, ssignal, sysv_signal and __sysv_signal.
  *
  * Once installed, the kernel's disposition of SIGBUS and SIGSEGV is always
  * the library's handler. What the application asks for is recorded instead
  * (the "application disposition"), returned by sigaction as if it were the
  * kernel's, and honoured by the handler: a fault the core declines
- * (vr_fault_resolve) reaches the application's handler with the kernel's
+ * (vr_fault_classify, fault.h) reaches the application's handler with the kernel's
  * siginfo and ucontext and the signal mask the kernel would have set, or
  * gets the default action, so that the process dies of the signal it would
  * have died of without the library (R7).
@@ -38,6 +38,7 @@
 
 #include "glue.h"
 #include "log.h"
+#include "fault.h"
 #include "sigbus.h"
 
 #ifndef SA_RESTORER
@@ -403,17 +404,27 @@ static void vr_sig_handler(int sig, siginfo_t *si, void *uc)
 	 * Only a fault the kernel raised is about memory: for a signal sent by
 	 * kill(2) or sigqueue(3), si_addr overlaps the sender's pid and uid.
 	 */
-	if (si->si_code > 0 && vr_fault_resolve(sig, si, uc)) {
+	vr_fault_t f;
+	vr_fault_verdict_t v = si->si_code > 0 ? vr_fault_classify(sig, si, uc, &f)
+	                                       : VR_FAULT_DECLINE;
+	/* After a delivery, errno is as the application's handler left it,
+	 * as without the library. */
+	switch (v) {
+	case VR_FAULT_RETRY:
 		errno = saved;
-		return;
+		break;
+	case VR_FAULT_PURGED:
+		/* Outside the core's read side: the application's handler
+		 * may never return (siglongjmp). */
+		vr_report_use_after_purge(si->si_addr, f.lo, f.hi, uc, f.mark_pcs, f.nmark);
+		errno = saved;
+		deliver(f.sig, &f.si, uc, f.refaults);
+		break;
+	case VR_FAULT_DECLINE:
+		errno = saved;
+		deliver(sig, si, uc, is_sync(sig, si));
+		break;
 	}
-	errno = saved;
-	deliver(sig, si, uc, is_sync(sig, si));
-}
-
-void vr_sig_deliver(int sig, siginfo_t *si, void *uctx, bool refaults)
-{
-	deliver(sig, si, uctx, refaults);
 }
 
 /* --- installation ------------------------------------------------------ */

@@ -13,9 +13,7 @@ noinst_LTLIBRARIES += sigbus/libvrange_sigbus.la
 sigbus_libvrange_sigbus_la_SOURCES = \
 	sigbus/sigbus.h \
 	sigbus/handler.c \
-	sigbus/report.c \
-	sigbus/unwinder.h \
-	sigbus/unwinder.c
+	sigbus/report.c
 sigbus_libvrange_sigbus_la_CFLAGS = $(WARN_CFLAGS) $(SIGBUS_SAN_CFLAGS) -fvisibility=hidden \
 	$(UNWIND_CFLAGS) $(URCU_BP_CFLAGS)
 # libunwind's header only: the library is dlopen'ed on first need (unwinder.c).

@@ -210,27 +210,3 @@ void vr_report_use_after_purge(void *addr, uintptr_t lo, uintptr_t hi, void *uct
 		print_mark_frames(&l, mark_pcs, nmark);
 	}
 }
-
-/*
- * noinline: the first frame skipped is this function's own, which must
- * exist. The cursor walk (not unw_backtrace) makes that skip exact. It does
- * not load libunwind (its callers hold the registry lock): vr_backtraces_load
- * runs before, where a capture can follow.
- */
-__attribute__((noinline))
-int vr_backtrace_capture(uintptr_t *pcs, int max)
-{
-	const struct vr_unwind *u = vr_unwind();
-	unw_context_t ctx;
-	unw_cursor_t cur;
-	if (!u || !pcs || max <= 0 || u->getcontext(&ctx) != 0 || u->init_local(&cur, &ctx) != 0)
-		return 0;
-	int n = 0;
-	while (n < max && u->step(&cur) > 0) {
-		unw_word_t ip = 0;
-		if (u->get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
-			break;
-		pcs[n++] = (uintptr_t)ip;
-	}
-	return n;
-}

@@ -2,7 +2,8 @@
  * unwinder.c - libunwind, loaded on first need (see unwinder.h).
  * (Not unwind.c: <unwind.h> is the compiler's, which jemalloc_prof.c needs.)
  *
- * Entry points: vr_backtraces_load (sigbus.h), vr_unwind (the table).
+ * Entry points: vr_backtraces_load, vr_unwind (the table),
+ * vr_backtrace_capture (unwinder.h).
  *
  * Why not link it: only optimistic ranges ever produce a use-after-purge
  * report, and only VRANGE_DEBUG records where ranges were marked; a program
@@ -26,7 +27,6 @@
 #include <dlfcn.h>
 #include <stdbool.h>
 
-#include "sigbus.h"
 #include "unwinder.h"
 
 #define VR_STR(x) #x
@@ -90,4 +90,28 @@ bool vr_backtraces_load(void)
 	                                               __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		__atomic_store_n(&state, load() ? READY : FAILED, __ATOMIC_RELEASE);
 	return vr_unwind() != NULL;
+}
+
+/*
+ * noinline: the first frame skipped is this function's own, which must
+ * exist. The cursor walk (not unw_backtrace) makes that skip exact. It does
+ * not load libunwind (its callers hold the registry lock): vr_backtraces_load
+ * runs before, where a capture can follow.
+ */
+__attribute__((noinline))
+int vr_backtrace_capture(uintptr_t *pcs, int max)
+{
+	const struct vr_unwind *u = vr_unwind();
+	unw_context_t ctx;
+	unw_cursor_t cur;
+	if (!u || !pcs || max <= 0 || u->getcontext(&ctx) != 0 || u->init_local(&cur, &ctx) != 0)
+		return 0;
+	int n = 0;
+	while (n < max && u->step(&cur) > 0) {
+		unw_word_t ip = 0;
+		if (u->get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0)
+			break;
+		pcs[n++] = (uintptr_t)ip;
+	}
+	return n;
 }
