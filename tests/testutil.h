@@ -172,9 +172,30 @@ static void tu_require_pageout(void)
 }
 
 /*
- * Runs fn(arg) in a forked child killed after timeout_s seconds. Returns the
- * wait status. The child's TAP lines must not be counted: fn reports through
- * its exit status instead.
+ * Waits for child pid; after timeout_s seconds kills it with SIGKILL, from
+ * the parent: a child hung with every signal blocked ignores its own alarm.
+ * Returns the wait status.
+ */
+__attribute__((unused))
+static int tu_wait_deadline(pid_t pid, unsigned timeout_s)
+{
+	int status = 0;
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	for (unsigned long waited = 0;; waited++) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR))
+			return status;
+		if (waited == (unsigned long)timeout_s * 100 + 200)
+			kill(pid, SIGKILL);
+		nanosleep(&tick, NULL);
+	}
+}
+
+/*
+ * Runs fn(arg) in a forked child killed after timeout_s seconds (SIGALRM,
+ * then SIGKILL from the parent two seconds later). Returns the wait status.
+ * The child's TAP lines must not be counted: fn reports through its exit
+ * status instead.
  */
 __attribute__((unused))
 static int tu_run_child(int (*fn)(void *), void *arg, unsigned timeout_s)
@@ -186,10 +207,7 @@ static int tu_run_child(int (*fn)(void *), void *arg, unsigned timeout_s)
 		alarm(timeout_s);
 		_exit(fn(arg));
 	}
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return status;
+	return tu_wait_deadline(pid, timeout_s);
 }
 
 /*
@@ -220,11 +238,11 @@ static void tu_run_case(const char *name, void (*fn)(void), unsigned timeout_s)
 	}
 	close(fds[1]);
 	int counts[2] = { 0, 0 };
+	/* The status first (a hung child is killed), then what it wrote:
+	 * the pipe holds it. */
+	int status = pid > 0 ? tu_wait_deadline(pid, timeout_s) : 0;
 	ssize_t got = pid > 0 ? read(fds[0], counts, sizeof counts) : -1;
 	close(fds[0]);
-	int status = 0;
-	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
 	if (got == (ssize_t)sizeof counts && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		tap_n += counts[0];
 		tap_failed += counts[1];
