@@ -11,10 +11,12 @@
 #ifndef VR_BACKEND_H
 #define VR_BACKEND_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fault.h"
 #include "registry.h"
 
 typedef struct vr_backend_s {
@@ -32,6 +34,21 @@ typedef struct vr_backend_s {
 	 * settle every cookie now, keeping what was lost, so that later
 	 * operations never write there. */
 	void (*resolve)(uintptr_t lo, uintptr_t hi);
+
+	/* Optimistic ranges (VRANGE_OPTIMISTIC), the backend's own mechanism:
+	 * userfaultfd (uffd), the mprotect emulation (cookie, eager,
+	 * opt_emul.h). All NULL where there is none (native: EOPNOTSUPP). */
+	/* Makes [lo, hi) optimistic-volatile (registry lock held, mapping
+	 * checked, optimistic pages of the range settled first). */
+	int (*opt_mark)(uintptr_t lo, uintptr_t hi, int vma_kind);
+	/* Makes the optimistic pages of [lo, hi) explicit volatile pages
+	 * with no cookie, each loss recorded (optimistic.h). */
+	void (*opt_settle)(uintptr_t lo, uintptr_t hi);
+	/* The verdict on a fault the kernel raised (fault.h), in a signal
+	 * handler: lock-free, takes the registry's read side itself. */
+	vr_fault_verdict_t (*opt_fault)(int sig, siginfo_t *si, vr_fault_t *f);
+	/* Child side of fork (one thread, the registry lock held). */
+	void (*atfork_child)(void);
 } vr_backend_t;
 
 extern const vr_backend_t vr_backend_native;

@@ -24,6 +24,7 @@
 
 #include "backend.h"
 #include "glue.h"
+#include "opt_emul.h"
 #include "registry.h"
 #include "vma.h"
 
@@ -238,4 +239,7 @@ const vr_backend_t vr_backend_cookie = {
 	.mark = cookie_mark,
 	.unmark = cookie_unmark,
 	.resolve = cookie_resolve,
+	.opt_mark = vr_emul_mark_locked,
+	.opt_settle = vr_emul_settle_locked,
+	.opt_fault = vr_emul_fault,
 };

@@ -16,6 +16,7 @@
 
 #include "backend.h"
 #include "glue.h"
+#include "opt_emul.h"
 #include "registry.h"
 
 static int set_bare(const vr_seg_t *seg, void *arg)
@@ -99,4 +100,7 @@ const vr_backend_t vr_backend_eager = {
 	.mark = eager_mark,
 	.unmark = eager_unmark,
 	.resolve = eager_resolve,
+	.opt_mark = vr_emul_mark_locked,
+	.opt_settle = vr_emul_settle_locked,
+	.opt_fault = vr_emul_fault,
 };

@@ -1,489 +1,46 @@
 /*
- * optimistic.c - optimistic volatile ranges on userfaultfd (see
- * optimistic.h), and vr_fault_classify, the core's answer about a fault
- * (fault.h).
+ * optimistic.c - what the optimistic ranges of every backend share (see
+ * optimistic.h): the entry points the core calls, which hand the work to
+ * the backend's operations (backend.h), the table of pages being filled,
+ * the verdict on a purged page; and vr_fault_classify (fault.h).
  *
- * Entry points: vr_uffd_probe, vr_opt_mark_locked,
- * vr_opt_settle_locked, vr_opt_atfork_child, vr_fault_classify.
+ * Entry points: vr_opt_mark_locked, vr_opt_settle_locked,
+ * vr_opt_atfork_child, vr_fault_classify; for the backends, vr_opt_claim,
+ * vr_opt_unclaim, vr_opt_inflight, vr_opt_purged.
  *
- * Facts this file relies on, measured on Linux 6.18:
- *  - a discarded page of a range registered MISSING with UFFD_FEATURE_SIGBUS
- *    raises SIGBUS (BUS_ADRERR) when touched from user space; from inside a
- *    system call the access fails with EFAULT and no signal;
- *  - UFFDIO_COPY / UFFDIO_ZEROPAGE from the handler, then return: the access
- *    retries and succeeds; a second install of the same page gets EEXIST;
- *  - under registration mincore is exact: a discarded page cannot become
- *    present again except through UFFDIO_COPY/ZEROPAGE (here);
- *  - MADV_POPULATE_WRITE dirties present pages (cancelling the lazy free)
- *    and fails with EFAULT, raising nothing, on a discarded one;
- *  - closing the last descriptor of a userfaultfd unregisters every range
- *    it had: a discarded page then reads as zeros, with no signal.
- *
- * The descriptor. Probing the backend opens a userfaultfd and closes it;
- * the one that registers ranges is opened by the first optimistic mark, at
- * a high number, close-on-exec, and checked before each use (fd.h): a
- * process that never makes memory optimistic holds none. A program that
- * closed it (a daemon closing everything above 2) gets it back at the
- * next mark or unmark, every registered run registered again, and every
- * optimistic page counted as lost (drop_optimistic says why). Between the
- * close and that call, a page the kernel discards reads as zeros without a
- * fault: the library cannot see that happen, and vrange(3) says so.
+ * The mechanisms live with their backends: userfaultfd in backend_uffd.c,
+ * the mprotect emulation of the cookie and eager backends in opt_emul.c.
  */
 #include "internal.h"
 
-#include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdio.h>
+#include <errno.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#ifdef HAVE_LINUX_USERFAULTFD_H
-#include <linux/userfaultfd.h>
-#endif
 
 #include "backend.h"
-#include "fd.h"
-#include "glue.h"
-#include "init.h"
-#include "log.h"
-#include "optimistic.h"
-#include "options.h"
-#include "refill.h"
-#include "registry.h"
 #include "fault.h"
-#include "unwinder.h"
-#include "stats.h"
-#include "vma.h"
-
-extern uintptr_t vr_cookie;
-
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-#ifndef UFFD_USER_MODE_ONLY
-#define UFFD_USER_MODE_ONLY 1
-#endif
-
-/* The backend chose userfaultfd for optimistic ranges (vr_uffd_probe). */
-static bool uffd_mode;
-static int uffd_flags;
-static vr_fd_t ufd = VR_FD_NONE;
-
-#ifdef HAVE_LINUX_USERFAULTFD_H
-
-static int uffd_create(int flags, char *why, size_t len)
-{
-	int fd = (int)vr_sys6(SYS_userfaultfd, flags, 0, 0, 0, 0, 0);
-	if (fd < 0) {
-		snprintf(why, len, "userfaultfd: %s", strerror(-fd));
-		return fd;
-	}
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_SIGBUS };
-	int r = vr_ioctl(fd, UFFDIO_API, &api);
-	if (r != 0 || !(api.features & UFFD_FEATURE_SIGBUS)) {
-		snprintf(why, len, "userfaultfd lacks UFFD_FEATURE_SIGBUS (Linux >= 4.14): %s",
-		         r ? strerror(-r) : "feature not granted");
-		vr_close(fd);
-		return r ? r : -EOPNOTSUPP;
-	}
-	return fd;
-}
-
-int vr_uffd_probe(char *why, size_t len)
-{
-	/* User-mode-only (5.11+) needs no privilege, and kernel-mode faults
-	 * are no concern of ours: with the SIGBUS feature they fail with
-	 * EFAULT either way. Older kernels reject the flag with EINVAL. */
-	int flags = O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY;
-	int fd = uffd_create(flags, why, len);
-	if (fd == -EINVAL) {
-		flags &= ~UFFD_USER_MODE_ONLY;
-		fd = uffd_create(flags, why, len);
-	}
-	if (fd < 0)
-		return fd;
-	/* Not kept: the first optimistic mark opens the one it uses. */
-	vr_close(fd);
-	uffd_mode = true;
-	uffd_flags = flags;
-	snprintf(why, len, "userfaultfd%s with UFFD_FEATURE_SIGBUS",
-	         flags & UFFD_USER_MODE_ONLY ? " (user-mode only)" : "");
-	return 0;
-}
-
-static int uffd_register(int fd, uintptr_t lo, uintptr_t hi)
-{
-	struct uffdio_register r = {
-		.range = { .start = vr_addr(lo), .len = vr_addr(hi - lo) },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	return vr_ioctl(fd, UFFDIO_REGISTER, &r);
-}
-
-/* Maps the zero page at vpn. 0, or -EEXIST if a page is there already. */
-static int uffd_zeropage(int fd, uintptr_t vpn)
-{
-	struct uffdio_zeropage z = {
-		.range = { .start = vr_addr(vpn), .len = vr_page_size },
-	};
-	return fd < 0 ? -EBADF : vr_ioctl(fd, UFFDIO_ZEROPAGE, &z);
-}
-
-/* Installs buf at vpn in one step. 0, or -EEXIST if a page is there. */
-static int uffd_copy(int fd, uintptr_t vpn, const void *buf)
-{
-	struct uffdio_copy c = {
-		.dst = vr_addr(vpn),
-		.src = (uintptr_t)buf,
-		.len = vr_page_size,
-	};
-	return fd < 0 ? -EBADF : vr_ioctl(fd, UFFDIO_COPY, &c);
-}
-
-#else /* !HAVE_LINUX_USERFAULTFD_H */
-
-int vr_uffd_probe(char *why, size_t len)
-{
-	snprintf(why, len, "built without <linux/userfaultfd.h>");
-	return -ENOSYS;
-}
-
-static int uffd_create(int flags, char *why, size_t len)
-{
-	return -ENOSYS;
-}
-
-static int uffd_register(int fd, uintptr_t lo, uintptr_t hi)
-{
-	return -ENOSYS;
-}
-
-static int uffd_zeropage(int fd, uintptr_t vpn)
-{
-	return -ENOSYS;
-}
-
-static int uffd_copy(int fd, uintptr_t vpn, const void *buf)
-{
-	return -ENOSYS;
-}
-
-#endif
-
-static void reregister(uintptr_t lo, uintptr_t hi, void *arg)
-{
-	int *failed = arg;
-	if (uffd_register(ufd.fd, lo, hi) != 0)
-		(*failed)++;
-}
-
-/*
- * After the program closed the library's userfaultfd: every optimistic
- * page of the registered run [lo, hi) (registered again by now) counts as
- * lost and is dropped. Nothing can tell a page the kernel discarded and a
- * read then filled with zeros, unregistered, from one that survived; the
- * loss is recorded before the drop, so that an unmark never says intact,
- * and the next touch of each page faults and refills it.
- */
-static int drop_seg(const vr_seg_t *seg, void *arg)
-{
-	(void)arg;
-	uint64_t todo = vr_seg_get(seg, VR_PG_OPT) & vr_seg_get(seg, VR_PG_VOL);
-	unsigned i, n;
-	if (todo)
-		vr_seg_change_locked(seg, VR_PG_LOST, todo, true);
-	while ((n = vr_bits_take_run(&todo, &i)) != 0)
-		vr_madvise(vr_addr(seg->vpn + i), vr_addr(n), MADV_DONTNEED);
-	return 0;
-}
-
-static void drop_optimistic(uintptr_t lo, uintptr_t hi, void *arg)
-{
-	(void)arg;
-	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, drop_seg, NULL);
-}
-
-/*
- * The userfaultfd to register with or settle through (registry lock held,
- * or the single thread of a fork child): the one kept if it is still ours,
- * else a new one, with every registered run registered on it again (the
- * kernel unregistered them when the old one was closed). A descriptor
- * number that is not ours any more is forgotten, never closed.
- */
-static int uffd_get_locked(void)
-{
-	if (vr_fd_ours(&ufd))
-		return ufd.fd;
-	bool lost = ufd.fd >= 0;
-	vr_fd_forget(&ufd);
-	char why[128];
-	int fd = uffd_create(uffd_flags, why, sizeof why);
-	if (fd < 0 || vr_fd_keep(&ufd, fd) != 0) {
-		vr_warn("cannot open a userfaultfd: %s", fd < 0 ? why : "no descriptor");
-		return fd < 0 ? fd : -EMFILE;
-	}
-	if (lost) {
-		/* Registered first, then dropped: a touch in between faults. */
-		int failed = 0;
-		vr_registry_each_reg_locked(reregister, &failed);
-		vr_registry_each_reg_locked(drop_optimistic, NULL);
-		vr_debug("the program closed the library's userfaultfd: a new one; "
-		         "optimistic pages count as lost; %d registered runs could "
-		         "not be registered again", failed);
-		if (failed)
-			vr_warn("%d registered runs could not be registered again", failed);
-	}
-	return ufd.fd;
-}
-
-/*
- * With VRANGE_DEBUG=1, where each optimistic range was marked: the report
- * of a use after purge prints it. A ring of the latest marks in mmap'd
- * memory; the writer (registry lock held) empties a slot, fills it and
- * publishes its bounds last; the handler copies a slot and checks that its
- * sequence did not move meanwhile.
- */
-#define TRACE_SLOTS 128
-#define TRACE_DEPTH VR_FAULT_TRACE_DEPTH
-
-typedef struct mark_trace_s {
-	unsigned seq;              /* odd while being written */
-	uintptr_t lo, hi;          /* page numbers */
-	int n;
-	uintptr_t pcs[TRACE_DEPTH];
-} mark_trace_t;
-
-static mark_trace_t *traces;
-static unsigned trace_next;
-
-static void trace_mark_locked(uintptr_t lo, uintptr_t hi)
-{
-	if (!opt_debug)
-		return;
-	if (!traces && !(traces = vr_mmap_anon(TRACE_SLOTS * sizeof *traces)))
-		return;
-	uintptr_t pcs[TRACE_DEPTH];
-	int n = vr_backtrace_capture(pcs, TRACE_DEPTH);
-	mark_trace_t *t = &traces[trace_next++ % TRACE_SLOTS];
-	__atomic_add_fetch(&t->seq, 1, __ATOMIC_ACQ_REL);
-	t->lo = lo;
-	t->hi = hi;
-	t->n = n;
-	memcpy(t->pcs, pcs, sizeof pcs);
-	__atomic_add_fetch(&t->seq, 1, __ATOMIC_RELEASE);
-}
-
-/* The latest mark covering vpn, copied into pcs; returns its depth or 0. */
-static int trace_find(uintptr_t vpn, uintptr_t *pcs)
-{
-	mark_trace_t *ts = __atomic_load_n(&traces, __ATOMIC_ACQUIRE);
-	if (!ts)
-		return 0;
-	unsigned last = __atomic_load_n(&trace_next, __ATOMIC_RELAXED);
-	for (unsigned k = 0; k < TRACE_SLOTS; k++) {
-		mark_trace_t *t = &ts[(last - 1 - k) % TRACE_SLOTS];
-		unsigned s = __atomic_load_n(&t->seq, __ATOMIC_ACQUIRE);
-		if (s & 1)
-			continue;
-		uintptr_t lo = t->lo, hi = t->hi;
-		int n = t->n;
-		if (vpn < lo || vpn >= hi || n <= 0 || n > TRACE_DEPTH)
-			continue;
-		memcpy(pcs, t->pcs, (size_t)n * sizeof *pcs);
-		if (__atomic_load_n(&t->seq, __ATOMIC_ACQUIRE) == s)
-			return n;
-	}
-	return 0;
-}
-
-/* Registers the pages of [lo, hi) that are not registered yet, in runs,
- * with ufd (uffd_get_locked just checked it). */
-static int register_seg(const vr_seg_t *seg, void *arg)
-{
-	(void)arg;
-	uint64_t todo = ~vr_seg_get(seg, VR_PG_REG) & vr_seg_all(seg);
-	unsigned i, n;
-	while ((n = vr_bits_take_run(&todo, &i)) != 0) {
-		uintptr_t a = seg->vpn + i;
-		/* ENOMEM here is vm.max_map_count: registering part of a
-		 * mapping splits it. */
-		int r = uffd_register(ufd.fd, a, a + n);
-		if (r != 0)
-			return r;
-		vr_seg_change_locked(seg, VR_PG_REG, (n == 64 ? ~0ull : (1ull << n) - 1) << i, true);
-	}
-	return 0;
-}
-
-static int register_range_locked(uintptr_t lo, uintptr_t hi)
-{
-	return vr_registry_each_seg_locked(lo, hi, VR_SEG_CREATE, register_seg, NULL);
-}
-
-static long raw_mprotect(uintptr_t lo, uintptr_t hi, int prot)
-{
-	/* Not the interposed mprotect: that one settles cookies. */
-	long r = vr_sys6(SYS_mprotect, (long)vr_addr(lo), (long)vr_addr(hi - lo), prot, 0, 0, 0);
-	vr_vma_invalidate();
-	return r;
-}
-
-/*
- * The fallback without userfaultfd: the range is marked as an explicit
- * range (cookies and MADV_FREE, or MADV_DONTNEED with the eager backend),
- * flagged optimistic, then made PROT_NONE. The first touch of a page
- * faults (SIGSEGV) and fallback_fault() restores or refills it.
- */
-static int make_fallback_opt(const vr_seg_t *seg, void *arg)
-{
-	(void)arg;
-	vr_seg_change_locked(seg, VR_PG_TOUCH, vr_seg_all(seg), false);
-	vr_seg_change_locked(seg, VR_PG_OPT, vr_seg_all(seg), true);
-	return 0;
-}
-
-static int fallback_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind)
-{
-	int r = vr_backend_cur->mark(lo, hi, vma_kind);
-	if (r != 0)
-		return r;
-	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, make_fallback_opt, NULL);
-	/* The kind is set before the protection: a fault never finds an
-	 * optimistic page flagged explicit. */
-	r = (int)raw_mprotect(lo, hi, PROT_NONE);
-	if (r != 0)
-		vr_warn("mprotect(PROT_NONE) of an optimistic range failed: %s", strerror(-r));
-	return 0;
-}
-
-/* The kind first: a reader never sees an optimistic page as explicit. No
- * cookie ("bare"); lost too where the memory was read-only. */
-static int make_opt(const vr_seg_t *seg, void *arg)
-{
-	(void)arg;
-	uint64_t all = vr_seg_all(seg);
-	vr_seg_change_locked(seg, VR_PG_OPT, all, true);
-	vr_seg_set_locked(seg, all, 0, all);
-	return 0;
-}
-
-static int make_opt_lost(const vr_seg_t *seg, void *arg)
-{
-	(void)arg;
-	uint64_t all = vr_seg_all(seg);
-	vr_seg_change_locked(seg, VR_PG_OPT, all, true);
-	vr_seg_set_locked(seg, all, all, all);
-	return 0;
-}
+#include "init.h"
+#include "optimistic.h"
+#include "registry.h"
+#include "trace.h"
 
 int vr_opt_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind)
 {
-	trace_mark_locked(lo, hi);
-	if (!uffd_mode) {
-		if (vr_backend_cur == &vr_backend_native)
-			return -EOPNOTSUPP;
-		return fallback_mark_locked(lo, hi, vma_kind);
-	}
-	/* The descriptor first, checked: if the program closed it, the
-	 * kernel unregistered every run, the pages of this range that look
-	 * registered included, and a new one registers them again. */
-	int r = uffd_get_locked();
-	if (r < 0)
-		return r;
-	/* Explicit volatile pages give their cookies back first (loss kept);
-	 * done before registering, so that settling a discarded page takes
-	 * an ordinary fault rather than our SIGBUS. */
-	vr_backend_cur->resolve(lo, hi);
-	r = register_range_locked(lo, hi);
-	if (r != 0) {
-		vr_registry_trim_locked(lo, hi);
-		return r;
-	}
-	/* Read-only memory cannot be written to cancel a lazy free later:
-	 * it is dropped now and counts as lost, as eager does. */
-	bool ro = vma_kind != 0;
-	r = vr_madvise(vr_addr(lo), vr_addr(hi - lo), ro ? MADV_DONTNEED : MADV_FREE);
-	if (r != 0)
-		return r;
-	return vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE,
-	                                   ro ? make_opt_lost : make_opt, NULL);
-}
-
-/* Settles the run of n optimistic pages from page first of seg (see
- * optimistic.h). */
-static void settle_run(const vr_seg_t *seg, unsigned first, size_t n)
-{
-	unsigned char vec[VR_LEAF_PAGES];
-	uintptr_t a = seg->vpn + first;
-	int fd = uffd_get_locked();
-	if (vr_mincore(vr_addr(a), vr_addr(n), vec) != 0)
-		memset(vec, 0, sizeof vec);
-	for (size_t i = 0; i < n; i++) {
-		if (vec[i] & 1)
-			continue;
-		/* Gone (or never touched): zeros, and lost. EEXIST means a
-		 * refill got there first, and it recorded the loss. */
-		if (uffd_zeropage(fd, a + i) == 0)
-			vr_seg_change_locked(seg, VR_PG_LOST, 1ull << (first + i), true);
-	}
-	if (vr_madvise(vr_addr(a), vr_addr(n), MADV_POPULATE_WRITE) == 0)
-		return;
-	/* A page was discarded after mincore looked: page by page. */
-	for (size_t i = 0; i < n; i++) {
-		while (vr_madvise(vr_addr(a + i), vr_page_size, MADV_POPULATE_WRITE) == -EFAULT) {
-			if (uffd_zeropage(fd, a + i) == 0)
-				vr_seg_change_locked(seg, VR_PG_LOST, 1ull << (first + i), true);
-		}
-	}
-}
-
-static int settle_seg(const vr_seg_t *seg, void *arg)
-{
-	(void)arg;
-	uint64_t todo = vr_seg_get(seg, VR_PG_OPT) & vr_seg_get(seg, VR_PG_VOL);
-	uint64_t done = todo;
-	unsigned i, n;
-	while ((n = vr_bits_take_run(&todo, &i)) != 0) {
-		if (uffd_mode)
-			settle_run(seg, i, n);
-		else
-			/* Fallback: read-write again; untouched pages still
-			 * hold their cookies, touched ones are bare. */
-			raw_mprotect(seg->vpn + i, seg->vpn + i + n, PROT_READ | PROT_WRITE);
-	}
-	if (done)
-		vr_seg_change_locked(seg, VR_PG_OPT, done, false);
-	return 0;
+	if (!vr_backend_cur->opt_mark)
+		return -EOPNOTSUPP;
+	vr_trace_mark_locked(lo, hi);
+	return vr_backend_cur->opt_mark(lo, hi, vma_kind);
 }
 
 void vr_opt_settle_locked(uintptr_t lo, uintptr_t hi)
 {
-	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, settle_seg, NULL);
+	if (vr_backend_cur->opt_settle)
+		vr_backend_cur->opt_settle(lo, hi);
 }
 
 void vr_opt_atfork_child(void)
 {
-	if (ufd.fd < 0)
-		return;    /* never opened: nothing is registered */
-	/* The inherited descriptor still acts on the parent's memory: a copy
-	 * through it would write into the parent. Closed only if it is still
-	 * ours: the number may be the program's file now. */
-	vr_fd_drop(&ufd);
-	char why[128];
-	int fd = uffd_create(uffd_flags, why, sizeof why);
-	if (fd < 0 || vr_fd_keep(&ufd, fd) != 0) {
-		vr_warn("fork: cannot open a userfaultfd in the child (%s): optimistic "
-		        "ranges read zeros here instead of faulting",
-		        fd < 0 ? why : "no descriptor");
-		return;
-	}
-	int failed = 0;
-	vr_registry_each_reg_locked(reregister, &failed);
-	if (failed)
-		vr_warn("fork: %d registered runs could not be registered again", failed);
+	if (vr_backend_cur->atfork_child)
+		vr_backend_cur->atfork_child();
 }
 
 /* --- the fault path: signal handler context ------------------------------ */
@@ -494,13 +51,27 @@ void vr_opt_atfork_child(void)
  * zero is free, and page 0 (a NULL access) is a page like any other. */
 static uintptr_t inflight[64];
 
-static __thread void *scratch __attribute__((tls_model("initial-exec")));
-
-static void *scratch_page(void)
+bool vr_opt_inflight(uintptr_t vpn)
 {
-	if (!scratch)
-		scratch = vr_mmap_anon(vr_page_size);
-	return scratch;
+	return __atomic_load_n(&inflight[vpn % 64], __ATOMIC_ACQUIRE) == vpn + 1;
+}
+
+bool vr_opt_claim(uintptr_t vpn, bool *claimed)
+{
+	uintptr_t *slot = &inflight[vpn % 64];
+	uintptr_t none = 0;
+	*claimed = false;
+	if (__atomic_load_n(slot, __ATOMIC_ACQUIRE) == vpn + 1)
+		return false;
+	*claimed = __atomic_compare_exchange_n(slot, &none, vpn + 1, false,
+	                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	return true;
+}
+
+void vr_opt_unclaim(uintptr_t vpn, bool claimed)
+{
+	if (claimed)
+		__atomic_store_n(&inflight[vpn % 64], 0, __ATOMIC_RELEASE);
 }
 
 /* The optimistic range around vpn, by a lock-free scan (for the report). */
@@ -516,10 +87,7 @@ static void range_bounds(uintptr_t vpn, uintptr_t *lo, uintptr_t *hi)
 	*hi = z;
 }
 
-/* The verdict on a purged page vpn nobody refilled: what sigbus/ needs to
- * report it and deliver sig with si (read side held: the range's bounds
- * and mark trace are read here). */
-static vr_fault_verdict_t verdict_purged(uintptr_t vpn, int sig, const siginfo_t *si,
+vr_fault_verdict_t vr_opt_purged(uintptr_t vpn, int sig, const siginfo_t *si,
                                  bool refaults, vr_fault_t *f)
 {
 	uintptr_t lo, hi;
@@ -529,197 +97,14 @@ static vr_fault_verdict_t verdict_purged(uintptr_t vpn, int sig, const siginfo_t
 	f->refaults = refaults;
 	f->lo = vr_addr(lo);
 	f->hi = vr_addr(hi);
-	f->nmark = trace_find(vpn, f->mark_pcs);
+	f->nmark = vr_trace_find(vpn, f->mark_pcs);
 	return VR_FAULT_PURGED;
-}
-
-/* Claims vpn for this thread's refill; false if another thread has it. */
-static bool claim(uintptr_t vpn, bool *claimed)
-{
-	uintptr_t *slot = &inflight[vpn % 64];
-	uintptr_t none = 0;
-	*claimed = false;
-	if (__atomic_load_n(slot, __ATOMIC_ACQUIRE) == vpn + 1)
-		return false;
-	*claimed = __atomic_compare_exchange_n(slot, &none, vpn + 1, false,
-	                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-	return true;
-}
-
-static void unclaim(uintptr_t vpn, bool claimed)
-{
-	if (claimed)
-		__atomic_store_n(&inflight[vpn % 64], 0, __ATOMIC_RELEASE);
-}
-
-static long raw_mremap(uintptr_t from, uintptr_t to, int flags)
-{
-	return vr_sys6(SYS_mremap, (long)from, (long)vr_page_size, (long)vr_page_size,
-	               MREMAP_MAYMOVE | MREMAP_FIXED | flags, (long)to, 0);
-}
-
-/*
- * First touch of a page of a fallback optimistic range (SIGSEGV on
- * PROT_NONE). The page is moved aside (MREMAP_DONTUNMAP leaves an empty
- * PROT_NONE page in its place, so other threads touching it fault and wait
- * here), restored or refilled there, and moved back in one step: no thread
- * ever sees the cookie or a half-filled page. RETRY when the access can
- * retry; PURGED for a purged page nobody refilled; DECLINE if the page
- * cannot be moved.
- */
-static vr_fault_verdict_t fallback_fault(uintptr_t vpn, const vr_page_bits_t *b,
-                                         siginfo_t *si, vr_fault_t *f)
-{
-	bool claimed;
-	if (!claim(vpn, &claimed)) {
-		sched_yield();
-		return VR_FAULT_RETRY;  /* another thread is on it: retry and wait */
-	}
-	/* The bits were read before the claim: a thread that finished this
-	 * page in between marked it touched before letting go. */
-	vr_page_bits_t now;
-	if (!vr_registry_bits(vpn, &now) || now.touch || !(now.vol && now.opt)) {
-		unclaim(vpn, claimed);
-		/* Done: retry; else not ours any more. */
-		return now.touch ? VR_FAULT_RETRY : VR_FAULT_DECLINE;
-	}
-	b = &now;
-	uintptr_t page = vr_addr(vpn);
-	unsigned char *tmp = NULL;
-	long r = vr_sys6(SYS_mmap, 0, (long)vr_page_size, PROT_NONE,
-	                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (r < 0 && r > -4096)
-		goto fail;
-	tmp = (unsigned char *)r;
-	if (raw_mremap(page, (uintptr_t)tmp, MREMAP_DONTUNMAP) < 0 &&
-	    raw_mremap(page, (uintptr_t)tmp, MREMAP_DONTUNMAP) < 0)
-		goto fail;
-	vr_sys6(SYS_mprotect, (long)tmp, (long)vr_page_size, PROT_READ | PROT_WRITE, 0, 0, 0);
-	bool purged = b->bare;   /* eager: dropped at mark */
-	if (!purged) {
-		uintptr_t expected = vr_cookie, saved;
-		purged = !vr_registry_saved(vpn, &saved) || !__atomic_compare_exchange_n(
-			(uintptr_t *)tmp, &expected, saved, false,
-			__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-	}
-	bool ok = !purged;
-	if (purged) {
-		vr_stat_add(VR_STAT_SIGBUS, 1);
-		vrange_refill_fn fn;
-		void *arg;
-		memset(tmp, 0, vr_page_size);
-		if (vr_refill_lookup(vpn, &fn, &arg) && fn &&
-		    fn((void *)page, tmp, vr_page_size, arg) == 0) {
-			ok = true;
-			vr_stat_add(VR_STAT_REFILLED, 1);
-		}
-		vr_registry_note_lost(vpn);
-	}
-	/* No cookie in memory from now on, whatever happens next. */
-	vr_registry_note_bare(vpn);
-	if (ok)
-		vr_registry_note_touched(vpn);
-	if (!ok)
-		vr_sys6(SYS_mprotect, (long)tmp, (long)vr_page_size, PROT_NONE, 0, 0, 0);
-	if (raw_mremap((uintptr_t)tmp, page, 0) < 0)
-		goto fail;
-	vr_vma_invalidate();
-	unclaim(vpn, claimed);
-	if (ok)
-		return VR_FAULT_RETRY;
-	/* The application sees what the kernel-backed mechanism gives: a
-	 * SIGBUS at the address. Retrying would fault with SIGSEGV, so the
-	 * access does not raise it again (refaults false). */
-	siginfo_t bus;
-	memset(&bus, 0, sizeof bus);
-	bus.si_signo = SIGBUS;
-	bus.si_code = BUS_ADRERR;
-	bus.si_addr = si->si_addr;
-	return verdict_purged(vpn, SIGBUS, &bus, false, f);
-fail:
-	unclaim(vpn, claimed);
-	vr_warn("optimistic fallback: cannot move page %p aside", (void *)page);
-	return VR_FAULT_DECLINE;
 }
 
 vr_fault_verdict_t vr_fault_classify(int sig, siginfo_t *si, void *uctx, vr_fault_t *f)
 {
 	(void)uctx;
-	if (si->si_code <= 0 || !vr_ready())
+	if (si->si_code <= 0 || !vr_ready() || !vr_backend_cur->opt_fault)
 		return VR_FAULT_DECLINE;
-	if (sig == SIGSEGV && !uffd_mode) {
-		uintptr_t vpn = vr_vpn((uintptr_t)si->si_addr);
-		vr_fault_verdict_t v = VR_FAULT_DECLINE;
-		vr_page_bits_t b;
-		vr_registry_read_begin();
-		if (__atomic_load_n(&inflight[vpn % 64], __ATOMIC_ACQUIRE) == vpn + 1) {
-			sched_yield();
-			v = VR_FAULT_RETRY;    /* being moved by another thread */
-		} else if (vr_registry_bits(vpn, &b) && b.vol && b.opt) {
-			v = fallback_fault(vpn, &b, si, f);
-		}
-		vr_registry_read_end();
-		return v;
-	}
-	if (sig != SIGBUS || !uffd_mode)
-		return VR_FAULT_DECLINE;
-	/* Checked, not trusted: never an ioctl on a file of the program's. */
-	int fd = vr_fd_get_raw(&ufd);
-	uintptr_t vpn = vr_vpn((uintptr_t)si->si_addr);
-	bool handled = false;
-	vr_fault_verdict_t v = VR_FAULT_DECLINE;
-	vr_page_bits_t b;
-	vr_registry_read_begin();
-	if (!vr_registry_bits(vpn, &b) || !b.reg)
-		goto out;          /* not a page of ours: a real SIGBUS */
-	if (!(b.vol && b.opt)) {
-		/* Registered but not optimistic now: a page never touched,
-		 * or dropped by the application. Zeros, as without us. */
-		int r = uffd_zeropage(fd, vpn);
-		handled = r == 0 || r == -EEXIST;
-		goto out;
-	}
-	vr_stat_add(VR_STAT_SIGBUS, 1);
-	vrange_refill_fn fn;
-	void *arg;
-	if (vr_refill_lookup(vpn, &fn, &arg) && fn) {
-		bool claimed;
-		if (!claim(vpn, &claimed)) {
-			/* Another thread is filling this page: retry the
-			 * access, which waits until the page is there. */
-			sched_yield();
-			handled = true;
-			goto out;
-		}
-		/* This fault may have been raised before another thread
-		 * installed the page and let go of it: under registration a
-		 * present page was put there by us, so just retry. */
-		unsigned char here = 0;
-		if (vr_mincore(vr_addr(vpn), vr_page_size, &here) == 0 && (here & 1)) {
-			unclaim(vpn, claimed);
-			handled = true;
-			goto out;
-		}
-		void *buf = scratch_page();
-		if (buf && fn((void *)vr_addr(vpn), buf, vr_page_size, arg) == 0) {
-			int r = uffd_copy(fd, vpn, buf);
-			if (r == 0) {
-				vr_registry_note_lost(vpn);
-				vr_stat_add(VR_STAT_REFILLED, 1);
-				/* Still volatile: the kernel may take it
-				 * again (a write by the application cancels
-				 * that, which is the safe direction). */
-				vr_madvise(vr_addr(vpn), vr_page_size, MADV_FREE);
-			}
-			handled = r == 0 || r == -EEXIST;
-		}
-		unclaim(vpn, claimed);
-		if (handled)
-			goto out;
-	}
-	/* The kernel's own SIGBUS, which the access raises again. */
-	v = verdict_purged(vpn, sig, si, true, f);
-out:
-	vr_registry_read_end();
-	return handled ? VR_FAULT_RETRY : v;
+	return vr_backend_cur->opt_fault(sig, si, f);
 }

@@ -3,25 +3,20 @@
  * application keeps touching the memory; only a page the kernel really took
  * faults, and a refill callback regenerates it.
  *
- * Mechanism (uffd backend): the range is registered with a userfaultfd in
- * MISSING mode with UFFD_FEATURE_SIGBUS and given to MADV_FREE, with no
- * cookie in memory. A discarded page has no page-table entry, so touching
- * it raises SIGBUS instead of mapping zeros: vr_fault_classify (fault.h)
- * refills it with UFFDIO_COPY, or reports it and declines. Registration is
- * kept after unmark and dropped only with the mapping, so a region is
- * registered once however often it is marked.
+ * The mechanism is the backend's (backend.h): userfaultfd in
+ * backend_uffd.c, the mprotect emulation in opt_emul.c. The functions
+ * below are what the core calls (they hand the work to the backend), and
+ * what the backends share on the fault path (optimistic.c).
  */
 #ifndef VR_OPTIMISTIC_H
 #define VR_OPTIMISTIC_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Checks that a userfaultfd (user-mode-only where the kernel has it) opens
- * with UFFD_FEATURE_SIGBUS, and closes it: the one optimistic ranges use is
- * opened by the first of them (optimistic.c). 0, or a negative errno and
- * why. */
-int vr_uffd_probe(char *why, size_t len);
+#include "fault.h"
 
 /* Makes [lo, hi) optimistic-volatile (registry lock held, mapping checked).
  * Explicit volatile pages in the range are settled first (their loss kept). */
@@ -36,9 +31,22 @@ int vr_opt_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind);
  */
 void vr_opt_settle_locked(uintptr_t lo, uintptr_t hi);
 
-/* Child side of fork: the inherited userfaultfd still acts on the parent's
- * memory and the child's mappings lost their registration; a new one is
- * opened and every registered run registered again. */
+/* Child side of fork: the backend's (the uffd backend opens a userfaultfd
+ * of the child's and registers every registered run on it again). */
 void vr_opt_atfork_child(void);
+
+/* The fault path (signal handler context, lock-free). A page being filled
+ * by one thread: vr_opt_claim takes vpn for the caller (false if another
+ * thread has it; *claimed false on a slot collision, which only costs a
+ * second fill), vr_opt_unclaim lets go, vr_opt_inflight asks. */
+bool vr_opt_claim(uintptr_t vpn, bool *claimed);
+void vr_opt_unclaim(uintptr_t vpn, bool claimed);
+bool vr_opt_inflight(uintptr_t vpn);
+
+/* The verdict on a purged page vpn nobody refilled (read side held): what
+ * sigbus/ needs to report it, the range and where it was marked, and to
+ * deliver sig with si (fault.h). */
+vr_fault_verdict_t vr_opt_purged(uintptr_t vpn, int sig, const siginfo_t *si,
+                                 bool refaults, vr_fault_t *f);
 
 #endif /* VR_OPTIMISTIC_H */
