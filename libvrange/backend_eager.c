@@ -36,8 +36,10 @@ int vr_mark_bare_locked(uintptr_t lo, uintptr_t hi)
 	if (r != 0)
 		return r;
 	r = vr_madvise(vr_addr(lo), vr_addr(hi - lo), MADV_DONTNEED);
-	if (r != 0)
+	if (r != 0) {
+		vr_registry_trim_locked(lo, hi);
 		return r;
+	}
 	return vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, set_bare, NULL);
 }
 

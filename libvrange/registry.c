@@ -272,14 +272,73 @@ static size_t count_starts(uintptr_t lo, uintptr_t hi)
 
 /* --- public (internal) interface ----------------------------------------- */
 
-void vr_registry_lock(void)
+void vr_registry_lock_at(const char *where)
 {
 	pthread_mutex_lock(&reg_lock);
+	if (config_debug)
+		vr_registry_check_locked(where);
 }
 
-void vr_registry_unlock(void)
+void vr_registry_unlock_at(const char *where)
 {
+	if (config_debug)
+		vr_registry_check_locked(where);
 	pthread_mutex_unlock(&reg_lock);
+}
+
+/* One invariant of leaf li: the pages of bits that break it, named. */
+static void check_subset(const char *where, uintptr_t li, uint64_t bits, const char *what)
+{
+	if (bits)
+		vr_die("registry check at %s: page %#lx is %s", where,
+		       (unsigned long)((li << VR_LEAF_SHIFT) + (unsigned)__builtin_ctzll(bits)),
+		       what);
+}
+
+void vr_registry_check_locked(const char *where)
+{
+	size_t pages = 0, ranges = 0, leaves = 0;
+	uintptr_t prev_li = 0;
+	uint64_t prev_vol = 0, prev_opt = 0;
+	uintptr_t li = 0, limit = (uintptr_t)TOP_SLOTS << TOP_SHIFT;
+	for (;;) {
+		vr_leaf_t *leaf;
+		li = next_leaf(li, limit, &leaf);
+		if (!leaf)
+			break;
+		const uint64_t *b = leaf->bits;
+		uint64_t v = b[VR_PG_VOL], o = b[VR_PG_OPT] & v;
+		check_subset(where, li, b[VR_PG_BARE] & ~v, "bare but not volatile");
+		check_subset(where, li, b[VR_PG_OPT] & ~v, "optimistic but not volatile");
+		check_subset(where, li, b[VR_PG_LOST] & ~v, "lost but not volatile");
+		check_subset(where, li, b[VR_PG_TOUCH] & ~v, "touched but not volatile");
+		check_subset(where, li, b[VR_PG_PEND], "pending outside a mark");
+		if (!v && !b[VR_PG_REG])
+			vr_die("registry check at %s: leaf %#lx holds no state but is in the tree",
+			       where, (unsigned long)li);
+		/* Ranges: a page starts one where the page before it is not
+		 * volatile or is of the other kind (count_starts, without a
+		 * lookup per page). */
+		bool adjacent = leaves && prev_li + 1 == li;
+		uint64_t cv = adjacent ? prev_vol >> 63 : 0, co = adjacent ? prev_opt >> 63 : 0;
+		uint64_t pv = (v << 1) | cv, po = (o << 1) | co;
+		ranges += (size_t)__builtin_popcountll(v & (~pv | (o ^ po)));
+		pages += (size_t)__builtin_popcountll(v);
+		prev_li = li;
+		prev_vol = v;
+		prev_opt = o;
+		leaves++;
+		li++;
+	}
+	if (pages != reg_npages)
+		vr_die("registry check at %s: %zu volatile pages in the bits, %zu counted",
+		       where, pages, reg_npages);
+	if (ranges != reg_nranges)
+		vr_die("registry check at %s: %zu ranges in the bits, %zu counted",
+		       where, ranges, reg_nranges);
+	if (leaves != reg_nleaves)
+		vr_die("registry check at %s: %zu leaves in the tree, %zu counted",
+		       where, leaves, reg_nleaves);
 }
 
 void vr_registry_atfork_prepare(void)

@@ -86,8 +86,22 @@ static inline unsigned vr_bits_take_run(uint64_t *bits, unsigned *first)
 }
 
 
-void vr_registry_lock(void);
-void vr_registry_unlock(void);
+/* The writer lock. In a debug build (./configure --enable-debug) both check
+ * every invariant of the registry (vr_registry_check_locked) and abort with
+ * the caller's name and the invariant that broke. */
+void vr_registry_lock_at(const char *where);
+void vr_registry_unlock_at(const char *where);
+#define vr_registry_lock() vr_registry_lock_at(__func__)
+#define vr_registry_unlock() vr_registry_unlock_at(__func__)
+
+/*
+ * The invariants (lock held): bare, optimistic, lost and touched pages are
+ * volatile; no page is pending outside a mark; no leaf
+ * without state stays in the tree; the counts of volatile pages, ranges
+ * and leaves match the bits. Aborts naming where and what; returns if all
+ * hold. Called by the lock functions in debug builds; tests call it.
+ */
+void vr_registry_check_locked(const char *where);
 /* pthread_atfork handlers: both sides of fork get a usable registry. */
 void vr_registry_atfork_prepare(void);
 void vr_registry_atfork_parent(void);

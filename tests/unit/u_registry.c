@@ -10,7 +10,10 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "init.h"
 #include "registry.h"
@@ -227,9 +230,78 @@ static void test_rcu_reuse(void)
 	tap_is(vr_registry_npages(), 0, "writer left nothing behind");
 }
 
+/* Breaks one invariant in a child (fn, lock held), runs the check there,
+ * and returns what the child printed (empty if it did not abort). */
+static void broken(const char *name, int (*fn)(const vr_seg_t *, void *), const char *want)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		abort();
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 2);
+		vr_registry_lock();
+		mark(5000, 5010, 0);
+		vr_registry_each_seg_locked(5000, 5012, 0, fn, NULL);
+		vr_registry_check_locked("u_registry");
+		_exit(0);
+	}
+	close(p[1]);
+	char buf[512];
+	ssize_t n = read(p[0], buf, sizeof buf - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	close(p[0]);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	tap_ok(WIFSIGNALED(st) && strstr(buf, want) && strstr(buf, "u_registry"),
+	       "the check names a broken invariant (%s): %s", name, buf);
+}
+
+static int break_opt_outside(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	/* Pages of the segment beyond the 10 marked are not volatile: an
+	 * optimistic bit there breaks "optimistic pages are volatile". */
+	vr_seg_change_locked(seg, VR_PG_OPT, 1ull << (seg->n - 1), true);
+	return 0;
+}
+
+static int break_lost_outside(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	vr_seg_change_locked(seg, VR_PG_LOST, 1ull << (seg->n - 1), true);
+	return 0;
+}
+
+static int break_pend(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	vr_seg_change_locked(seg, VR_PG_PEND, 1, true);
+	return 0;
+}
+
+static void test_check(void)
+{
+	vr_registry_lock();
+	mark(5000, 5010, 1);
+	vr_registry_check_locked("u_registry");
+	vr_registry_clear_locked(5000, 5010);
+	vr_registry_check_locked("u_registry");
+	vr_registry_unlock();
+	tap_ok(1, "the check passes on a consistent registry");
+	/* The child marks pages 5000-5009 and hands fn 5000-5011: the
+	 * segment's last page is not volatile. */
+	broken("optimistic", break_opt_outside, "optimistic but not volatile");
+	broken("lost", break_lost_outside, "lost but not volatile");
+	broken("pending", break_pend, "pending outside a mark");
+}
+
 int main(void)
 {
 	vr_init();
+	test_check();
 	test_split_merge();
 	test_history();
 	test_move();
