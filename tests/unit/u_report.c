@@ -16,6 +16,7 @@
 
 #include "internal.h"
 #include "sigbus.h"
+#include "unwinder.h"
 #include "testutil.h"
 
 const char *__asan_default_options(void);
