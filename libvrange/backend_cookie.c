@@ -121,6 +121,7 @@ static int write_cookies(const vr_seg_t *seg, void *arg)
 	(void)arg;
 	uint64_t withcookie = vr_seg_get(seg, VR_PG_VOL) & ~vr_seg_get(seg, VR_PG_BARE);
 	uint64_t pend = 0, relost = 0;
+	uintptr_t *saved = vr_seg_saved_words_locked(seg);
 	for (unsigned i = 0; i < seg->n; i++) {
 		uintptr_t *w = page_word(seg->vpn + i);
 		uintptr_t cur = __atomic_load_n(w, __ATOMIC_RELAXED);
@@ -131,7 +132,7 @@ static int write_cookies(const vr_seg_t *seg, void *arg)
 		} else {
 			pend |= 1ull << i;
 		}
-		vr_seg_save_locked(seg, i, cur);
+		saved[i] = cur;
 		__atomic_store_n(w, vr_cookie, __ATOMIC_RELAXED);
 	}
 	if (pend)
@@ -185,6 +186,7 @@ static int unmark_seg(const vr_seg_t *seg, void *arg)
 	unmark_ctx_t *c = arg;
 	uint64_t vol = vr_seg_get(seg, VR_PG_VOL);
 	uint64_t lostw = vr_seg_get(seg, VR_PG_LOST), bare = vr_seg_get(seg, VR_PG_BARE);
+	const uintptr_t *saved = vol ? vr_seg_saved_words_locked(seg) : NULL;
 	for (unsigned i = 0; vol && i < seg->n; i++) {
 		if (!((vol >> i) & 1))
 			continue;
@@ -193,7 +195,7 @@ static int unmark_seg(const vr_seg_t *seg, void *arg)
 			if (c->vma_kind == VR_VMA_READONLY)
 				lost = 1; /* mprotect'ed behind our back */
 			else
-				lost |= settle(page_word(seg->vpn + i), vr_seg_saved(seg, i));
+				lost |= settle(page_word(seg->vpn + i), saved[i]);
 		}
 		c->purged += lost;
 		if (c->vec)

@@ -425,6 +425,12 @@ uintptr_t vr_seg_saved(const vr_seg_t *seg, unsigned i)
 	return seg->leaf ? seg->leaf->saved[seg->first + i] : 0;
 }
 
+uintptr_t *vr_seg_saved_words_locked(const vr_seg_t *seg)
+{
+	vr_assert(seg->leaf);
+	return &seg->leaf->saved[seg->first];
+}
+
 void vr_seg_save_locked(const vr_seg_t *seg, unsigned i, uintptr_t word)
 {
 	vr_assert(seg->leaf && i < seg->n);

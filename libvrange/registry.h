@@ -145,6 +145,10 @@ void vr_seg_set_locked(const vr_seg_t *seg, uint64_t mask, uint64_t lost_bits,
 uintptr_t vr_seg_saved(const vr_seg_t *seg, unsigned i);
 void vr_seg_save_locked(const vr_seg_t *seg, unsigned i, uintptr_t word);
 
+/* The same words as an array (element i for page seg->vpn + i), for the
+ * loops over every page of a segment (lock held, seg->leaf not NULL). */
+uintptr_t *vr_seg_saved_words_locked(const vr_seg_t *seg);
+
 /* Makes every page of [lo, hi) non-volatile, forgetting its state but its
  * userfaultfd registration, and frees leaves left empty. Returns the number
  * of pages that were volatile. */
