@@ -22,16 +22,6 @@
 #include "registry.h"
 #include "vrange.h"
 
-#if defined(__x86_64__)
-#define NR_VRANGE 314
-#endif
-
-#ifdef NR_VRANGE
-static long sys_vrange(uintptr_t start, size_t len, int mode, int *purged)
-{
-	return vr_sys6(NR_VRANGE, (long)start, (long)len, mode, (long)purged, 0, 0);
-}
-#endif
 
 static int native_probe(char *why, size_t len)
 {
@@ -52,7 +42,7 @@ static int native_probe(char *why, size_t len)
 		return -ENOSYS;
 	}
 	int purged = 0;
-	long r = sys_vrange(0, 0, VRANGE_NONVOLATILE, &purged);
+	long r = vr_vrange_raw(0, 0, VRANGE_NONVOLATILE, &purged);
 	if (r != 0) {
 		snprintf(why, len, "Linux %u.%u has no vrange system call (%s)", major,
 		         minor, strerror((int)-r));
@@ -87,7 +77,7 @@ static int native_mark(uintptr_t lo, uintptr_t hi, int vma_kind)
 	if (r != 0)
 		return (int)r;
 	int purged = 0;
-	r = sys_vrange(vr_addr(lo), vr_addr(hi - lo), VRANGE_VOLATILE, &purged);
+	r = vr_vrange_raw(vr_addr(lo), vr_addr(hi - lo), VRANGE_VOLATILE, &purged);
 	if (r < 0) {
 		vr_registry_trim_locked(lo, hi);
 		return (int)r;
@@ -106,7 +96,7 @@ static ssize_t native_unmark(uintptr_t lo, uintptr_t hi, int vma_kind,
 #ifdef NR_VRANGE
 	(void)vma_kind;
 	int purged = 0;
-	long r = sys_vrange(vr_addr(lo), vr_addr(hi - lo), VRANGE_NONVOLATILE, &purged);
+	long r = vr_vrange_raw(vr_addr(lo), vr_addr(hi - lo), VRANGE_NONVOLATILE, &purged);
 	if (r < 0)
 		return r;
 	if (purged) {

@@ -68,7 +68,7 @@ static vr_fd_t ufd = VR_FD_NONE;
 
 static int uffd_create(int flags, char *why, size_t len)
 {
-	int fd = (int)vr_sys6(SYS_userfaultfd, flags, 0, 0, 0, 0, 0);
+	int fd = vr_userfaultfd(flags);
 	if (fd < 0) {
 		snprintf(why, len, "userfaultfd: %s", strerror(-fd));
 		return fd;

@@ -18,8 +18,7 @@
 int vr_fd_floor(void)
 {
 	struct rlimit rl;
-	/* prlimit64 rather than getrlimit(3): raw, errno kept. */
-	if (vr_sys6(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl, 0, 0) != 0)
+		if (vr_getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return FLOOR_HIGH;
 	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= 2 * FLOOR_HIGH)
 		return FLOOR_HIGH;
@@ -44,12 +43,12 @@ int vr_fd_keep(vr_fd_t *k, int fd)
 	 * floor; if every one is taken up to the limit, the original (low,
 	 * but close-on-exec and checked like any other) is better than
 	 * nothing. */
-	int hi = (int)vr_sys6(SYS_fcntl, fd, F_DUPFD_CLOEXEC, vr_fd_floor(), 0, 0, 0);
+	int hi = vr_fcntl(fd, F_DUPFD_CLOEXEC, vr_fd_floor());
 	if (hi >= 0) {
 		vr_close(fd);
 		fd = hi;
 	} else {
-		vr_sys6(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC, 0, 0, 0);
+		vr_fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
 	if (!identity(fd, &k->dev, &k->ino)) {
 		vr_close(fd);

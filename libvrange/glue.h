@@ -98,6 +98,96 @@ static inline int vr_ioctl(int fd, unsigned long req, void *arg)
 	return (int)vr_sys6(SYS_ioctl, fd, (long)req, (long)arg, 0, 0, 0);
 }
 
+/*
+ * The mapping calls themselves, not libvrange's interposed ones
+ * (interpose.c, whose own work they are): each returns the kernel's value
+ * (an address, 0, or a negative errno).
+ */
+static inline long vr_mmap_raw(void *addr, size_t len, int prot, int flags, int fd, long off)
+{
+	return vr_sys6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, off);
+}
+
+static inline long vr_munmap_sys(void *addr, size_t len)
+{
+	return vr_sys6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
+}
+
+static inline long vr_mremap_raw(void *old, size_t old_len, size_t new_len, int flags,
+                                 void *new_addr)
+{
+	return vr_sys6(SYS_mremap, (long)old, (long)old_len, (long)new_len, flags,
+	               (long)new_addr, 0);
+}
+
+static inline long vr_mprotect_raw(uintptr_t addr, size_t len, int prot)
+{
+	return vr_sys6(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
+}
+
+/* mlock (flags < 0), mlock2 (flags >= 0), munlock, mlockall, munlockall. */
+static inline long vr_mlock_raw(const void *addr, size_t len, int flags)
+{
+	return flags < 0 ? vr_sys6(SYS_mlock, (long)addr, (long)len, 0, 0, 0, 0)
+	                 : vr_sys6(SYS_mlock2, (long)addr, (long)len, flags, 0, 0, 0);
+}
+
+static inline long vr_munlock_raw(const void *addr, size_t len)
+{
+	return vr_sys6(SYS_munlock, (long)addr, (long)len, 0, 0, 0, 0);
+}
+
+static inline long vr_mlockall_raw(int flags)
+{
+	return vr_sys6(SYS_mlockall, flags, 0, 0, 0, 0, 0);
+}
+
+static inline long vr_munlockall_raw(void)
+{
+	return vr_sys6(SYS_munlockall, 0, 0, 0, 0, 0, 0);
+}
+
+static inline int vr_userfaultfd(int flags)
+{
+	return (int)vr_sys6(SYS_userfaultfd, flags, 0, 0, 0, 0, 0);
+}
+
+static inline int vr_fcntl(int fd, int cmd, long arg)
+{
+	return (int)vr_sys6(SYS_fcntl, fd, cmd, arg, 0, 0, 0);
+}
+
+/* getrlimit(2) by prlimit64 on this process. */
+struct rlimit;
+static inline int vr_getrlimit(int resource, struct rlimit *rl)
+{
+	return (int)vr_sys6(SYS_prlimit64, 0, resource, 0, (long)rl, 0, 0);
+}
+
+/* rt_sigprocmask with the kernel's mask size: works in a signal handler. */
+static inline void vr_sigmask_raw(int how, const void *set, void *old, size_t size)
+{
+	vr_sys6(SYS_rt_sigprocmask, how, (long)set, (long)old, (long)size, 0, 0);
+}
+
+/* Sends sig with *si to the calling thread only (a handler re-raising). */
+static inline void vr_raise_info(int sig, void *si)
+{
+	long pid = vr_sys6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+	long tid = vr_sys6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+	vr_sys6(SYS_rt_tgsigqueueinfo, pid, tid, sig, (long)si, 0, 0);
+}
+
+/* The v10 patch's vrange system call (x86-64 number 314 there; on a stock
+ * kernel 314 is sched_setattr, which the native probe tells apart). */
+#if defined(__x86_64__)
+#define NR_VRANGE 314
+static inline long vr_vrange_raw(uintptr_t start, size_t len, int mode, int *purged)
+{
+	return vr_sys6(NR_VRANGE, (long)start, (long)len, mode, (long)purged, 0, 0);
+}
+#endif
+
 static inline long vr_getrandom(void *buf, size_t len)
 {
 	return vr_sys6(SYS_getrandom, (long)buf, (long)len, 0, 0, 0, 0);

@@ -70,7 +70,7 @@ static long result(long r)
 
 VR_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	long r = vr_sys6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, (long)off);
+	long r = vr_mmap_raw(addr, len, prot, flags, fd, (long)off);
 	if (r < 0 && r > -4096) {
 		errno = (int)-r;
 		return MAP_FAILED;
@@ -93,14 +93,14 @@ VR_EXPORT int munmap(void *addr, size_t len)
 	bool ours = vr_ready() && len && !(a & (vr_page_size - 1)) &&
 	            vr_registry_any(vr_vpn(a), vr_vpn(a) + pages_up(len));
 	if (!ours) {
-		long r = vr_sys6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
+		long r = vr_munmap_sys(addr, len);
 		vr_vma_invalidate();
 		return (int)result(r);
 	}
 	/* Unmap and forget under the lock: a thread that maps the same
 	 * addresses next cannot mark them before the old state is gone. */
 	vr_registry_lock();
-	long r = vr_sys6(SYS_munmap, (long)addr, (long)len, 0, 0, 0, 0);
+	long r = vr_munmap_sys(addr, len);
 	size_t n = 0;
 	if (r == 0)
 		n = vr_registry_forget_locked(vr_vpn(a), vr_vpn(a) + pages_up(len));
@@ -124,8 +124,7 @@ VR_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 	            vr_registry_any(vr_vpn(o), vr_vpn(o) + pages_up(old_len));
 	if (ours)
 		vr_registry_lock();
-	long r = vr_sys6(SYS_mremap, (long)old, (long)old_len, (long)new_len, flags,
-	                 (long)want, 0);
+	long r = vr_mremap_raw(old, old_len, new_len, flags, want);
 	vr_vma_invalidate();
 	if (r < 0 && r > -4096) {
 		if (ours)
@@ -167,7 +166,7 @@ VR_EXPORT int mprotect(void *addr, size_t len, int prot)
 		vr_registry_lock();
 		vr_backend_cur->resolve(vr_vpn(a), vr_vpn(a) + pages_up(len));
 	}
-	long r = vr_sys6(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
+	long r = vr_mprotect_raw((uintptr_t)addr, len, prot);
 	if (ours)
 		vr_registry_unlock();
 	vr_vma_invalidate();
@@ -177,7 +176,7 @@ VR_EXPORT int mprotect(void *addr, size_t len, int prot)
 /* Locking changes what MADV_FREE accepts: only the cache is affected. */
 VR_EXPORT int mlock(const void *addr, size_t len)
 {
-	long r = vr_sys6(SYS_mlock, (long)addr, (long)len, 0, 0, 0, 0);
+	long r = vr_mlock_raw(addr, len, -1);
 	vr_vma_invalidate();
 	vr_vma_note_locking();
 	return (int)result(r);
@@ -185,7 +184,7 @@ VR_EXPORT int mlock(const void *addr, size_t len)
 
 VR_EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
 {
-	long r = vr_sys6(SYS_mlock2, (long)addr, (long)len, flags, 0, 0, 0);
+	long r = vr_mlock_raw(addr, len, (int)flags);
 	vr_vma_invalidate();
 	vr_vma_note_locking();
 	return (int)result(r);
@@ -193,14 +192,14 @@ VR_EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
 
 VR_EXPORT int munlock(const void *addr, size_t len)
 {
-	long r = vr_sys6(SYS_munlock, (long)addr, (long)len, 0, 0, 0, 0);
+	long r = vr_munlock_raw(addr, len);
 	vr_vma_invalidate();
 	return (int)result(r);
 }
 
 VR_EXPORT int mlockall(int flags)
 {
-	long r = vr_sys6(SYS_mlockall, flags, 0, 0, 0, 0, 0);
+	long r = vr_mlockall_raw(flags);
 	vr_vma_invalidate();
 	vr_vma_note_locking();
 	return (int)result(r);
@@ -208,7 +207,7 @@ VR_EXPORT int mlockall(int flags)
 
 VR_EXPORT int munlockall(void)
 {
-	long r = vr_sys6(SYS_munlockall, 0, 0, 0, 0, 0, 0);
+	long r = vr_munlockall_raw();
 	vr_vma_invalidate();
 	return (int)result(r);
 }

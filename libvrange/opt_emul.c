@@ -36,7 +36,7 @@ extern uintptr_t vr_cookie;
 static long raw_mprotect(uintptr_t lo, uintptr_t hi, int prot)
 {
 	/* Not the interposed mprotect: that one settles cookies. */
-	long r = vr_sys6(SYS_mprotect, (long)vr_addr(lo), (long)vr_addr(hi - lo), prot, 0, 0, 0);
+	long r = vr_mprotect_raw(vr_addr(lo), vr_addr(hi - lo), prot);
 	vr_vma_invalidate();
 	return r;
 }
@@ -93,8 +93,8 @@ void vr_emul_settle_locked(uintptr_t lo, uintptr_t hi)
 
 static long raw_mremap(uintptr_t from, uintptr_t to, int flags)
 {
-	return vr_sys6(SYS_mremap, (long)from, (long)vr_page_size, (long)vr_page_size,
-	               MREMAP_MAYMOVE | MREMAP_FIXED | flags, (long)to, 0);
+	return vr_mremap_raw((void *)from, vr_page_size, vr_page_size,
+	                     MREMAP_MAYMOVE | MREMAP_FIXED | flags, (void *)to);
 }
 
 /*
@@ -125,15 +125,14 @@ static vr_fault_verdict_t page_fault(uintptr_t vpn, const vr_page_bits_t *b,
 	b = &now;
 	uintptr_t page = vr_addr(vpn);
 	unsigned char *tmp = NULL;
-	long r = vr_sys6(SYS_mmap, 0, (long)vr_page_size, PROT_NONE,
-	                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long r = vr_mmap_raw(NULL, vr_page_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (r < 0 && r > -4096)
 		goto fail;
 	tmp = (unsigned char *)r;
 	if (raw_mremap(page, (uintptr_t)tmp, MREMAP_DONTUNMAP) < 0 &&
 	    raw_mremap(page, (uintptr_t)tmp, MREMAP_DONTUNMAP) < 0)
 		goto fail;
-	vr_sys6(SYS_mprotect, (long)tmp, (long)vr_page_size, PROT_READ | PROT_WRITE, 0, 0, 0);
+	vr_mprotect_raw((uintptr_t)tmp, vr_page_size, PROT_READ | PROT_WRITE);
 	bool purged = b->bare;   /* eager: dropped at mark */
 	if (!purged) {
 		uintptr_t expected = vr_cookie, saved;
@@ -159,7 +158,7 @@ static vr_fault_verdict_t page_fault(uintptr_t vpn, const vr_page_bits_t *b,
 	if (ok)
 		vr_registry_note_touched(vpn);
 	if (!ok)
-		vr_sys6(SYS_mprotect, (long)tmp, (long)vr_page_size, PROT_NONE, 0, 0, 0);
+		vr_mprotect_raw((uintptr_t)tmp, vr_page_size, PROT_NONE);
 	if (raw_mremap((uintptr_t)tmp, page, 0) < 0)
 		goto fail;
 	vr_vma_invalidate();

@@ -214,8 +214,8 @@ static extent_hooks_t pg_hooks = {
 
 static void *map_noreserve(size_t len)
 {
-	long r = vr_sys6(SYS_mmap, 0, (long)len, PROT_READ | PROT_WRITE,
-	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	long r = vr_mmap_raw(NULL, len, PROT_READ | PROT_WRITE,
+	                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return r < 0 && r > -4096 ? NULL : (void *)r;
 }
 

@@ -74,7 +74,7 @@ static inline kmask_t kmask_of(const sigset_t *set)
 /* rt_sigprocmask without libc: errno preserved, works in a handler. */
 static inline void ksetmask(int how, const kmask_t *set, kmask_t *old)
 {
-	vr_sys6(SYS_rt_sigprocmask, how, (long)set, (long)old, sizeof(kmask_t), 0, 0);
+	vr_sigmask_raw(how, set, old, sizeof(kmask_t));
 }
 
 /* --- libc's functions, found once ---------------------------------------- */
@@ -317,9 +317,7 @@ static void default_action(int sig, siginfo_t *si, bool sync)
 	real_sigaction(sig, &dfl, NULL);
 	if (sync)
 		return;
-	long pid = vr_sys6(SYS_getpid, 0, 0, 0, 0, 0, 0);
-	long tid = vr_sys6(SYS_gettid, 0, 0, 0, 0, 0, 0);
-	vr_sys6(SYS_rt_tgsigqueueinfo, pid, tid, sig, (long)si, 0, 0);
+	vr_raise_info(sig, si);
 	kmask_t m = kbit(sig);
 	ksetmask(SIG_UNBLOCK, &m, NULL);
 	/*
