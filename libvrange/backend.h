@@ -56,8 +56,27 @@ extern const vr_backend_t vr_backend_uffd;
 extern const vr_backend_t vr_backend_cookie;
 extern const vr_backend_t vr_backend_eager;
 
-/* The backend chosen at start-up (init.c). */
+/* The backend chosen at start-up (select.c). */
 extern const vr_backend_t *vr_backend_cur;
+
+/*
+ * Selects a backend from the candidates in order: the one named by forced
+ * first (refused ones are skipped with a warning), then the others. Writes
+ * the story ("native: refused (...); cookie: chosen") into story.
+ * Exposed for the tests.
+ */
+const vr_backend_t *vr_select_backend(const vr_backend_t *const *cands,
+                                      unsigned ncands, const char *forced,
+                                      char *story, size_t len);
+
+/* Chooses the backend once, at start-up (vr_init): vr_select_backend over
+ * every backend, forced first; sets vr_backend_cur and returns it. */
+const vr_backend_t *vr_backend_choose(const char *forced, char *story, size_t len);
+
+/* The purge cookie (backend_cookie.c): random, never zero, chosen by the
+ * cookie backend's probe (which the uffd backend's runs too); the fault
+ * path of the emulation compares with it. */
+extern uintptr_t vr_cookie;
 
 /*
  * Shared by the backends: volatile state without a cookie in memory

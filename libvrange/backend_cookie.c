@@ -15,12 +15,13 @@
  * which marks it dirty: the lazy free is cancelled and the page stays
  * resident until marked again (R4).
  *
- * Entry point: vr_backend_cookie; the cookie value is vr_cookie (init.c).
+ * Entry points: vr_backend_cookie, and vr_cookie, the value it writes.
  */
 #include "internal.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend.h"
 #include "glue.h"
@@ -28,7 +29,7 @@
 #include "registry.h"
 #include "vma.h"
 
-extern uintptr_t vr_cookie;
+uintptr_t vr_cookie;
 
 static inline uintptr_t *page_word(uintptr_t vpn)
 {
@@ -57,8 +58,23 @@ static inline int settle(uintptr_t *w, uintptr_t saved)
 	return 1;
 }
 
+static void make_cookie(void)
+{
+	uintptr_t c = 0;
+	if (vr_getrandom(&c, sizeof c) != (long)sizeof c) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		c = ((uintptr_t)ts.tv_nsec << 20) ^ (uintptr_t)ts.tv_sec ^
+		    (uintptr_t)&c ^ 0x9e3779b97f4a7c15ull;
+	}
+	/* Zero means "discarded": the cookie must never be zero. */
+	vr_cookie = c | 1;
+}
+
 static int cookie_probe(char *why, size_t len)
 {
+	if (!vr_cookie)
+		make_cookie();
 	size_t ps = vr_page_size;
 	uintptr_t *p = vr_mmap_anon(ps);
 	if (!p) {

@@ -1,8 +1,8 @@
 /*
  * init.c - start-up (see init.h).
  *
- * Entry points: vr_init, vr_ready, vr_select_backend, and the constructor
- * and destructor of the library.
+ * Entry points: vr_init, vr_ready, and the constructor and destructor of
+ * the library.
  */
 #include "internal.h"
 
@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backend.h"
 #include "glue.h"
@@ -25,18 +24,9 @@
 
 size_t vr_page_size = 4096;
 unsigned vr_page_shift = 12;
-uintptr_t vr_cookie;
-const vr_backend_t *vr_backend_cur = &vr_backend_eager;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static bool ready;
-
-static const vr_backend_t *const candidates[] = {
-	&vr_backend_native,
-	&vr_backend_uffd,
-	&vr_backend_cookie,
-	&vr_backend_eager,
-};
 
 static const char *env(const char *name)
 {
@@ -44,50 +34,6 @@ static const char *env(const char *name)
 	 * parses each value before it asks for the next: one buffer serves. */
 	static char value[256];
 	return vr_getenv(name, value, sizeof value);
-}
-
-static void make_cookie(void)
-{
-	uintptr_t c = 0;
-	if (vr_getrandom(&c, sizeof c) != (long)sizeof c) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		c = ((uintptr_t)ts.tv_nsec << 20) ^ (uintptr_t)ts.tv_sec ^
-		    (uintptr_t)&c ^ 0x9e3779b97f4a7c15ull;
-	}
-	/* Zero means "discarded": the cookie must never be zero. */
-	vr_cookie = c | 1;
-}
-
-const vr_backend_t *vr_select_backend(const vr_backend_t *const *cands,
-                                      unsigned ncands, const char *forced,
-                                      char *story, size_t len)
-{
-	const vr_backend_t *order[8];
-	unsigned n = 0;
-	size_t used = 0;
-	story[0] = '\0';
-	for (unsigned i = 0; i < ncands && n < 8; i++)
-		if (forced[0] && strcmp(cands[i]->name, forced) == 0)
-			order[n++] = cands[i];
-	for (unsigned i = 0; i < ncands && n < 8; i++)
-		if (!forced[0] || strcmp(cands[i]->name, forced) != 0)
-			order[n++] = cands[i];
-	for (unsigned i = 0; i < n; i++) {
-		char why[160];
-		int r = order[i]->probe(why, sizeof why);
-		int w = snprintf(story + used, len - used, "%s%s: %s (%s)",
-		                 used ? "; " : "", order[i]->name,
-		                 r == 0 ? "chosen" : "refused", why);
-		if (w > 0)
-			used = used + (size_t)w < len ? used + (size_t)w : len - 1;
-		if (r == 0)
-			return order[i];
-		if (forced[0] && strcmp(order[i]->name, forced) == 0)
-			vr_warn("VRANGE_BACKEND=%s refused: %s; trying the others", forced, why);
-	}
-	/* Eager refuses nothing: not reached unless cands lacks it. */
-	return NULL;
 }
 
 static void fork_prepare(void)
@@ -115,15 +61,9 @@ static void init_once(void)
 		vr_page_shift = (unsigned)__builtin_ctzl((unsigned long)ps);
 	}
 	vr_options_read(env);
-	make_cookie();
 
 	char story[256];
-	const vr_backend_t *b = vr_select_backend(candidates,
-	                                          sizeof candidates / sizeof candidates[0],
-	                                          opt_backend, story, sizeof story);
-	if (!b)
-		vr_die("no backend works here: %s", story);
-	vr_backend_cur = b;
+	const vr_backend_t *b = vr_backend_choose(opt_backend, story, sizeof story);
 	vr_stats_set_selection(story);
 	vr_debug("backend %s; %s", b->name, story);
 

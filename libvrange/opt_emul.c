@@ -27,8 +27,6 @@
 #include "stats.h"
 #include "vma.h"
 
-extern uintptr_t vr_cookie;
-
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
