@@ -1,8 +1,8 @@
 /*
- * log.h - diagnostics: vr_die for impossible states, vr_log for VRANGE_DEBUG
- * and warnings. Both format into a stack buffer and write(2) to stderr: no
+ * log.h - diagnostics: vr_die for impossible states, vr_debug for
+ * VRANGE_DEBUG, vr_warn for warnings. All format into a stack buffer and write(2) to stderr: no
  * malloc, no stdio lock, so they work inside malloc and signal handlers
- * (vr_log's formatting uses vsnprintf, which glibc implements without
+ * (their formatting uses vsnprintf, which glibc implements without
  * allocation for the conversions used here: %s %d %u %zu %lx %p).
  */
 #ifndef VR_LOG_H

@@ -2,8 +2,9 @@
  * refill.h - which refill callback regenerates which pages.
  *
  * vrange_set_refill() attaches a callback to an address range, independent
- * of whether the pages are volatile now: it stays until replaced, removed
- * (fn NULL) or the pages are unmapped. The table is a sorted array of
+ * of whether the pages are volatile now: it stays with the addresses until
+ * replaced or removed (fn NULL), as vrange(3) says; munmap does not touch
+ * the table. The table is a sorted array of
  * disjoint ranges published with RCU, so that the SIGBUS handler looks a
  * page up without a lock; writers hold the registry lock.
  */
