@@ -162,9 +162,20 @@ tests_unit_u_prof_CFLAGS = $(AM_CFLAGS) -fno-builtin
 tests_unit_u_prof_LDADD = libvrange/libvrange_core.la -lm -ldl -lpthread
 
 # --- real programs under the shim (opt-in, a few minutes) -------------------
+# tests/realapps/pool: a thread pool whose workers free what the main thread
+# allocated (tests/realapps/run runs it without and with the preload). A
+# check program, so that every `make check` (and distcheck, with -Werror)
+# builds it. It links only libc and pthreads, as bench_shim does, and is
+# built without the sanitizers: it is run under LD_PRELOAD, where their
+# runtime cannot be. -fno-builtin keeps every malloc and free it reads.
+check_PROGRAMS += tests/realapps/pool
+tests_realapps_pool_SOURCES = tests/realapps/pool.c
+tests_realapps_pool_CFLAGS = $(WARN_CFLAGS) -fno-builtin
+tests_realapps_pool_LDADD = -lpthread
 EXTRA_DIST += tests/realapps/run
 .PHONY: check-realapps
-check-realapps: malloc_shim/libvrange_preload.la tests/shim/t_shim_cxx-preload
+check-realapps: malloc_shim/libvrange_preload.la tests/shim/t_shim_cxx-preload \
+		tests/realapps/pool$(EXEEXT)
 	$(SHELL) $(top_srcdir)/tests/realapps/run '$(SHIM_SO)' '$(abs_top_builddir)'
 
 # --- bench-shim: allocators compared under LD_PRELOAD (bench/) --------------
