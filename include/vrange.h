@@ -76,16 +76,18 @@ VRANGE_EXPORT ssize_t vrange(void *start, size_t len, int mode, int *purged);
  * range without unmarking it: surviving pages hold their bytes (no cookie
  * is ever visible), and touching a page the kernel took raises SIGBUS,
  * which the library resolves through the refill callback of the page
- * (vrange_set_refill) and retries the access; with no callback it prints a
- * use-after-purge report and the signal reaches the application's SIGBUS
- * handler, or the default action, as if the library were not there. A page
+ * (vrange_set_refill) and retries the access; with no callback the signal
+ * reaches the application's SIGBUS handler, or the default action, as if
+ * the library were not there (after a use-after-purge report on stderr if
+ * it is going to end the process, or with VRANGE_DEBUG=1). A page
  * the application writes is no longer discardable (the write cancels the
  * lazy free): this is the safe direction, and differs from the kernel patch,
  * where a written page stayed volatile. A system call that reads or writes
  * a purged page of an optimistic range fails with EFAULT and raises no
  * signal. Unmarking reports purged pages exactly, refilled ones included.
- * Needs the uffd backend (userfaultfd with UFFD_FEATURE_SIGBUS); with
- * another backend VRANGE_OPTIMISTIC fails with EOPNOTSUPP in this version.
+ * Works fully with the uffd backend (userfaultfd with UFFD_FEATURE_SIGBUS);
+ * the cookie and eager backends emulate it with mprotect (vrange(3)), and
+ * the native backend refuses VRANGE_OPTIMISTIC with EOPNOTSUPP.
  *
  * Thread-safe. Not async-signal-safe.
  */

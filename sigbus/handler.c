@@ -2,7 +2,8 @@
  * handler.c - the process's SIGBUS and SIGSEGV handlers, and the sigaction(2)
  * and signal(3) family that keeps them first (see sigbus.h).
  *
- * Entry points: vr_sig_install, and the interposed sigaction, __sigaction,
+ * Entry points: vr_sig_install, vr_sig_app_catches, and the interposed
+ * sigaction, __sigaction,
  * signal, bsd_signal, ssignal, sysv_signal and __sysv_signal.
  *
  * Once installed, the kernel's disposition of SIGBUS and SIGSEGV is always
@@ -423,6 +424,16 @@ static void vr_sig_handler(int sig, siginfo_t *si, void *uc)
 		deliver(sig, si, uc, is_sync(sig, si));
 		break;
 	}
+}
+
+bool vr_sig_app_catches(int sig)
+{
+	struct slot *s = slot_of(sig);
+	if (!s || !__atomic_load_n(&s->installed, __ATOMIC_ACQUIRE))
+		return false;
+	struct sigaction app;
+	app_read(s, &app);
+	return app.sa_handler != SIG_DFL && app.sa_handler != SIG_IGN;
 }
 
 /* --- installation ------------------------------------------------------ */

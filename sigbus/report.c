@@ -3,6 +3,9 @@
  *
  * Entry points: vr_report_use_after_purge, vr_backtrace_capture.
  *
+ * A report is printed when the fault is going to end the process, or with
+ * VRANGE_DEBUG=1: not for a program whose own SIGBUS handler takes it.
+ *
  * A report is written from inside the SIGBUS handler, so it formats its own
  * numbers into a line buffer on the stack and write(2)s each line to fd 2:
  * no stdio (its lock may be held by the thread that faulted), no snprintf
@@ -22,6 +25,7 @@
 #include <string.h>
 
 #include "glue.h"
+#include "options.h"
 #include "sigbus.h"
 #include "unwinder.h"
 
@@ -189,6 +193,12 @@ static void print_mark_frames(struct line *l, const uintptr_t *pcs, int n)
 void vr_report_use_after_purge(void *addr, uintptr_t lo, uintptr_t hi, void *uctx,
                                const uintptr_t *mark_pcs, int nmark)
 {
+	/* A use after purge always ends as a SIGBUS (the mprotect fallback
+	 * synthesises one): a handler of the program's that takes it means
+	 * the program expects purged pages to fault, and a report per fault
+	 * would be noise on its stderr. */
+	if (!opt_debug && vr_sig_app_catches(SIGBUS))
+		return;
 	struct line l = { .n = 0 };
 	uintptr_t pages = hi > lo ? (hi - lo + vr_page_size - 1) / vr_page_size : 0;
 

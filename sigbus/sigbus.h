@@ -22,6 +22,13 @@
 #include <stdint.h>
 
 /*
+ * Whether the application's own handler takes sig (not SIG_DFL or SIG_IGN,
+ * which end the process on a fault). False before the library's handlers
+ * are installed. Async-signal-safe.
+ */
+bool vr_sig_app_catches(int sig);
+
+/*
  * Installs the library's SIGBUS and SIGSEGV handlers, once; later calls do
  * nothing. Whatever was installed before (the application's handler, or
  * SIG_DFL/SIG_IGN) becomes the chained disposition. Thread-safe; not
@@ -30,7 +37,11 @@
 int vr_sig_install(void);
 
 /*
- * Prints a use-after-purge report to stderr: the fault address, the range
+ * Prints a use-after-purge report to stderr, when it is for a bug: the
+ * SIGBUS is going to end the process (no handler of the application's
+ * takes it), or VRANGE_DEBUG=1 asks for every report. A program that
+ * catches SIGBUS on purpose (the v10 "optimistic method") gets none. The
+ * report: the fault address, the range
  * [lo, hi) it falls in, and a backtrace of the faulting thread (libunwind,
  * from uctx, into a preallocated buffer; none unless vr_backtraces_load
  * loaded it before, unwinder.h). If mark_pcs is not NULL and
