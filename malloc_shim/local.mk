@@ -77,7 +77,7 @@ CLEANFILES += malloc_shim/jemalloc_private.lo malloc_shim/.libs/jemalloc_private
 # dlopens.
 SHIM_TESTS = tests/shim/t_shim tests/shim/t_shim_cxx tests/shim/t_purgeable \
 	tests/shim/t_compat tests/shim/t_early tests/shim/t_conf tests/shim/t_fds \
-	tests/shim/t_lifecycle
+	tests/shim/t_lifecycle tests/shim/t_v10prog
 SHIM_STUBS = $(SHIM_TESTS:=-preload)
 # The same purgeable-heap test linked with -lvrange_preload, run without
 # LD_PRELOAD (its stub gets an empty preload).
@@ -119,6 +119,9 @@ tests_shim_t_purgeable_linked_CFLAGS = $(AM_CFLAGS) -fno-builtin
 tests_shim_t_purgeable_linked_LDADD = malloc_shim/libvrange_preload.la -ldl -lpthread
 tests_shim_t_compat_SOURCES = tests/shim/t_compat.c tests/shim/shimtest.h tests/tap.h tests/testutil.h
 tests_shim_t_compat_LDADD = -ldl -lpthread
+# t_v10prog: programs written for the v10 kernel patch, through syscall(314).
+tests_shim_t_v10prog_SOURCES = tests/shim/t_v10prog.c tests/shim/shimtest.h tests/tap.h tests/testutil.h
+tests_shim_t_v10prog_LDADD = -ldl -lpthread
 tests_shim_t_early_SOURCES = tests/shim/t_early.c tests/shim/early.h tests/shim/shimtest.h \
 	tests/tap.h tests/testutil.h
 tests_shim_t_early_CFLAGS = $(AM_CFLAGS) -fno-builtin

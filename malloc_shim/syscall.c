@@ -9,7 +9,8 @@
  *
  * syscall(314, start, len, mode, purged) becomes vrange(start, len, mode,
  * purged), with syscall()'s return convention, which is vrange's own: the
- * byte count, or -1 and errno. 314 is answered only when the option is on,
+ * byte count, or -1 and errno; VRANGE_VOLATILE makes an optimistic range
+ * (v10_vrange says why). 314 is answered only when the option is on,
  * the library is initialised (the preload's constructor does it; a call
  * from an earlier constructor passes through) and the backend is not
  * "native": a kernel that really has the call answers it itself, and the
@@ -62,6 +63,25 @@ static bool compat_answers(void)
 	return vr_ready() && opt_syscall_compat && vr_backend_cur != &vr_backend_native;
 }
 
+/*
+ * The v10 call. Its volatile memory may be read: a surviving page keeps
+ * its bytes and a purged one raises SIGBUS, whose handler may unmark it
+ * (the patch's "optimistic method"). That is an optimistic range here, not
+ * an explicit one, whose pages hold a purge cookie while volatile and read
+ * as zeros, without a fault, once purged. Unmarking is vrange's own.
+ */
+static long v10_vrange(void *start, size_t len, int mode, int *purged)
+{
+	if (mode != VRANGE_VOLATILE)
+		return (long)vrange(start, len, mode, purged);
+	if (vrange_mark_volatile(start, len, VRANGE_OPTIMISTIC) != 0)
+		return -1;
+	/* The bytes processed: len rounded up to pages (vrange_mark_volatile
+	 * refused a length that overflows when rounded). */
+	size_t ps = vr_page_size;
+	return (long)((len + ps - 1) & ~(ps - 1));
+}
+
 VR_EXPORT long syscall(long nr, ...)
 {
 	va_list ap;
@@ -70,7 +90,7 @@ VR_EXPORT long syscall(long nr, ...)
 	long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
 	va_end(ap);
 	if (__builtin_expect(nr == NR_V10_VRANGE, 0) && compat_answers())
-		return (long)vrange((void *)a, (size_t)b, (int)c, (int *)d);
+		return v10_vrange((void *)a, (size_t)b, (int)c, (int *)d);
 	long r = raw_syscall6(nr, a, b, c, d, e, f);
 	if ((unsigned long)r > -4096UL) {
 		errno = (int)-r;
