@@ -32,8 +32,61 @@ static const char *env(const char *name)
 {
 	/* Also right in a preinit_array function (vr_getenv). vr_options_read
 	 * parses each value before it asks for the next: one buffer serves. */
-	static char value[256];
+	static char value[1024];
 	return vr_getenv(name, value, sizeof value);
+}
+
+/*
+ * Warns about each VRANGE_* variable that is no option (a typo such as
+ * VRANGE_STAT=1), from environ or, before libc has set it, from the
+ * environment the process started with.
+ */
+static void check_names(void)
+{
+	extern char **environ;
+	char **e = __atomic_load_n(&environ, __ATOMIC_RELAXED);
+	if (e) {
+		for (; *e; e++)
+			vr_options_check_name(*e);
+		return;
+	}
+	int fd = vr_open_ro("/proc/self/environ");
+	if (fd < 0)
+		return;
+	/* Entry by entry; only a name's first bytes matter. */
+	char chunk[512], entry[64];
+	size_t at = 0;
+	ssize_t got;
+	while ((got = vr_read(fd, chunk, sizeof chunk)) > 0 || got == -EINTR) {
+		for (ssize_t i = 0; i < got; i++) {
+			if (chunk[i] == '\0') {
+				entry[at] = '\0';
+				vr_options_check_name(entry);
+				at = 0;
+			} else if (at + 1 < sizeof entry) {
+				entry[at++] = chunk[i];
+			}
+		}
+	}
+	if (at) {
+		entry[at] = '\0';
+		vr_options_check_name(entry);
+	}
+	vr_close(fd);
+}
+
+/* VRANGE_DEBUG=1: every option with its value and where it came from. */
+static void print_options(void)
+{
+	char buf[2048];
+	vr_options_describe(buf, sizeof buf);
+	for (char *l = buf, *nl; *l; l = nl + 1) {
+		nl = strchr(l, '\n');
+		if (!nl)
+			break;
+		*nl = '\0';
+		vr_debug("option %s", l);
+	}
 }
 
 static void fork_prepare(void)
@@ -61,6 +114,8 @@ static void init_once(void)
 		vr_page_shift = (unsigned)__builtin_ctzl((unsigned long)ps);
 	}
 	vr_options_read(env);
+	check_names();
+	print_options();
 
 	char story[256];
 	const vr_backend_t *b = vr_backend_choose(opt_backend, story, sizeof story);

@@ -15,8 +15,11 @@
 extern char opt_backend[16];
 /* VRANGE_DEBUG: print the backend choice and other diagnostics. */
 extern bool opt_debug;
-/* VRANGE_STATS: print the statistics to stderr at exit. */
+/* VRANGE_STATS: print the statistics at exit (stderr, or opt_stats_file). */
 extern bool opt_stats;
+/* VRANGE_STATS_FILE: where the statistics go, "%p" for the pid ("" for
+ * stderr). Setting it turns VRANGE_STATS on unless that is given too. */
+extern char opt_stats_file[1024];
 /* VRANGE_FREE_DECAY_MS: the preload shim's decay before freed memory
  * becomes reclaimable (jemalloc's dirty_decay_ms). */
 extern long opt_free_decay_ms;
@@ -26,10 +29,23 @@ extern bool opt_syscall_compat;
 
 /*
  * Reads every option with getenv_fn (getenv, or a test's own). A value that
- * does not parse keeps the default and is reported with vr_warn.
+ * does not parse keeps the default and is reported with vr_warn, with every
+ * accepted value or the valid range. Words are matched in any case.
  * Returns the number of values rejected.
  */
 int vr_options_read(const char *(*getenv_fn)(const char *name));
+
+/*
+ * Checks one environment entry ("NAME=value", or a name alone): a name
+ * that starts with VRANGE_ and is no option is reported with vr_warn,
+ * which names the closest option. Names under VRANGE_TEST_ and VRANGE_CI_
+ * belong to the test suite and CI and are let be. Returns 1 if it warned,
+ * else 0.
+ */
+int vr_options_check_name(const char *entry);
+
+/* The option whose name is closest to name (edit distance). */
+const char *vr_options_closest(const char *name);
 
 /*
  * The value of name in a list of "NAME=value" entries, each ended by a NUL
@@ -55,7 +71,11 @@ const char *vr_getenv(const char *name, char *buf, size_t len);
 /* Resets every option to its default (tests). */
 void vr_options_reset(void);
 
-/* Writes "NAME=value (help)" lines for every option into buf. */
+/*
+ * Writes one "NAME=value (source)" line per option into buf, source being
+ * "default" or "environment", as jemalloc's confirm_conf prints them.
+ * Returns the length written (at most len - 1; buf ends with a NUL).
+ */
 size_t vr_options_describe(char *buf, size_t len);
 
 #endif /* VR_OPTIONS_H */
