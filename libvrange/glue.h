@@ -77,6 +77,14 @@ static inline int vr_open_ro(const char *path)
 	                    0 /* O_RDONLY */ | 02000000 /* O_CLOEXEC */, 0, 0, 0);
 }
 
+/* Opens path to append to, creating it (mode 0666 less the umask). */
+static inline int vr_open_append(const char *path)
+{
+	return (int)vr_sys6(SYS_openat, -100 /* AT_FDCWD */, (long)path,
+	                    01 /* O_WRONLY */ | 0100 /* O_CREAT */ | 02000 /* O_APPEND */ |
+	                    02000000 /* O_CLOEXEC */, 0666, 0, 0);
+}
+
 static inline int vr_close(int fd)
 {
 	return (int)vr_sys6(SYS_close, fd, 0, 0, 0, 0, 0);

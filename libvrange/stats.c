@@ -6,10 +6,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "glue.h"
 #include "init.h"
+#include "log.h"
+#include "options.h"
 #include "registry.h"
 #include "stats.h"
 #include "vma.h"
@@ -17,6 +20,7 @@
 
 static uint64_t counters[VR_STAT_COUNT];
 static char selection[256];
+static vr_stats_lines_fn extra_lines;
 
 void vr_stat_add(vr_stat_t which, uint64_t n)
 {
@@ -63,27 +67,101 @@ VR_EXPORT int vrange_get_stats(struct vrange_stats *out)
 	return 0;
 }
 
-void vr_stats_print(void)
+void vr_stats_set_lines(vr_stats_lines_fn fn)
+{
+	__atomic_store_n(&extra_lines, fn, __ATOMIC_RELEASE);
+}
+
+/* Appends text to buf[*n..len), each line after the prefix. */
+static void put_lines(char *buf, size_t len, size_t *n, const char *prefix, const char *text)
+{
+	size_t plen = strlen(prefix);
+	while (*text && *n + 1 < len) {
+		const char *nl = strchr(text, '\n');
+		size_t l = nl ? (size_t)(nl - text) + 1 : strlen(text);
+		if (*n + plen + l >= len)
+			break;
+		memcpy(buf + *n, prefix, plen);
+		memcpy(buf + *n + plen, text, l);
+		*n += plen + l;
+		text += l;
+	}
+	buf[*n] = '\0';
+}
+
+size_t vr_stats_format(char *buf, size_t len)
 {
 	struct vrange_stats s;
-	char buf[1024];
+	char body[2048], prefix[64];
 	vrange_get_stats(&s);
-	int n = snprintf(buf, sizeof buf,
-	                 "libvrange: backend %s (%s)\n"
-	                 "libvrange: volatile now: %llu bytes in %llu ranges\n"
-	                 "libvrange: pages marked %llu, unmarked %llu, purged %llu, "
-	                 "dropped %llu\n"
-	                 "libvrange: mapping checks by %s\n"
-	                 "libvrange: purgeable objects locked intact %llu, purged %llu\n",
+	snprintf(prefix, sizeof prefix, "libvrange: %s[%ld]: ", program_invocation_short_name,
+	         (long)getpid());
+	int b = snprintf(body, sizeof body,
+	                 "statistics at exit\n"
+	                 "backend %s (%s)\n"
+	                 "volatile now: %llu bytes in %llu ranges\n"
+	                 "pages marked volatile %llu, made non-volatile %llu, of them "
+	                 "reported purged %llu; dropped with their mapping %llu\n"
+	                 "optimistic pages: faults on purged pages %llu, refilled %llu\n"
+	                 "purgeable objects locked intact %llu, purged %llu\n"
+	                 "mapping checks by %s\n",
 	                 s.backend, s.selection,
 	                 (unsigned long long)s.volatile_bytes,
 	                 (unsigned long long)s.volatile_ranges,
 	                 (unsigned long long)s.pages_marked,
 	                 (unsigned long long)s.pages_unmarked,
 	                 (unsigned long long)s.pages_purged,
-	                 (unsigned long long)s.pages_dropped, vr_vma_method(),
+	                 (unsigned long long)s.pages_dropped,
+	                 (unsigned long long)s.sigbus_taken,
+	                 (unsigned long long)s.pages_refilled,
 	                 (unsigned long long)s.purgeable_intact,
-	                 (unsigned long long)s.purgeable_purged);
-	if (n > 0)
-		vr_write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+	                 (unsigned long long)s.purgeable_purged, vr_vma_method());
+	vr_stats_lines_fn fn = __atomic_load_n(&extra_lines, __ATOMIC_ACQUIRE);
+	if (b > 0 && (size_t)b < sizeof body && fn)
+		fn(body + b, sizeof body - (size_t)b);
+	size_t n = 0;
+	if (len == 0)
+		return 0;
+	put_lines(buf, len, &n, prefix, body);
+	return n;
+}
+
+void vr_stats_path(const char *path, long pid, char *buf, size_t len)
+{
+	size_t n = 0;
+	for (const char *p = path; *p && n + 1 < len; p++) {
+		if (p[0] == '%' && p[1] == 'p') {
+			int w = snprintf(buf + n, len - n, "%ld", pid);
+			n = w > 0 && (size_t)w < len - n ? n + (size_t)w : len - 1;
+			p++;
+		} else if (p[0] == '%' && p[1] == '%') {
+			buf[n++] = '%';
+			p++;
+		} else {
+			buf[n++] = *p;
+		}
+	}
+	buf[n] = '\0';
+}
+
+void vr_stats_print(void)
+{
+	char buf[4096];
+	size_t n = vr_stats_format(buf, sizeof buf);
+	int fd = 2;
+	if (opt_stats_file[0]) {
+		char path[sizeof opt_stats_file + 32];
+		vr_stats_path(opt_stats_file, (long)getpid(), path, sizeof path);
+		fd = vr_open_append(path);
+		if (fd < 0) {
+			vr_warn("cannot open VRANGE_STATS_FILE %s: %s; statistics on stderr",
+			        path, strerror(-fd));
+			fd = 2;
+		}
+	}
+	/* One write: with O_APPEND, blocks of processes sharing the file
+	 * stay whole. */
+	vr_write(fd, buf, n);
+	if (fd != 2)
+		vr_close(fd);
 }

@@ -505,10 +505,12 @@ uint64_t vr_ext_lazy_calls(void)
 }
 
 /*
- * LazyFree of /proc/self/smaps_rollup in KiB: what of the memory given back
- * with MADV_FREE the kernel has not taken (yet), or -1. The kernel keeps no
- * count, per process, of the lazily freed pages it took; this is the part
- * it did not. Read with raw system calls: no stdio at exit.
+ * LazyFree of /proc/self/smaps_rollup in KiB, or -1: the pages of the
+ * whole process given to MADV_FREE (by the shim, and as volatile ranges)
+ * that are neither rewritten nor reclaimed now. A snapshot, not a history:
+ * a page the program reused left it without the kernel taking anything,
+ * and the kernel keeps no per-process count of the pages it took. Read
+ * with raw system calls: no stdio at exit.
  */
 static long long lazyfree_kb(void)
 {
@@ -537,21 +539,37 @@ static unsigned arenas_hooked(void)
 	return n;
 }
 
-__attribute__((destructor))
-static void ext_destructor(void)
+/*
+ * The shim's lines of the statistics at exit (VRANGE_STATS, stats.c), each
+ * figure named for what it counts. The shim knows what it gave the kernel,
+ * not what the kernel took: MADV_FREE'd bytes are summed at each call (a
+ * block freed, reused and freed again counts twice), and LazyFree is what
+ * the whole process has lazily freed at this moment.
+ */
+static size_t ext_stats_lines(char *buf, size_t len)
 {
-	if (!vr_ready() || !opt_stats)
-		return;
-	char buf[256];
-	int n = snprintf(buf, sizeof buf,
-	                 "libvrange: shim: %llu bytes made reclaimable (MADV_FREE) "
-	                 "in %llu calls, %lld KiB of them not taken by the kernel at "
-	                 "exit; %llu returned (MADV_DONTNEED) for calloc; "
-	                 "%u arenas hooked\n",
+	long long lf = lazyfree_kb();
+	char now[64] = "not readable";
+	if (lf >= 0)
+		snprintf(now, sizeof now, "%lld KiB", lf);
+	int n = snprintf(buf, len,
+	                 "shim: freed memory made reclaimable (MADV_FREE): %llu bytes "
+	                 "in %llu calls, summed over the run\n"
+	                 "shim: freed memory returned at once (MADV_DONTNEED, for "
+	                 "calloc and malloc_trim): %llu bytes\n"
+	                 "shim: arenas with the shim's hooks: %u\n"
+	                 "process: LazyFree now %s (lazily freed pages not yet "
+	                 "reused or reclaimed, volatile ranges included; the kernel "
+	                 "does not count per process the pages it took)\n",
 	                 (unsigned long long)vr_ext_lazy_bytes(),
-	                 (unsigned long long)vr_ext_lazy_calls(), lazyfree_kb(),
+	                 (unsigned long long)vr_ext_lazy_calls(),
 	                 (unsigned long long)__atomic_load_n(&forced_bytes, __ATOMIC_RELAXED),
-	                 arenas_hooked());
-	if (n > 0)
-		vr_write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+	                 arenas_hooked(), now);
+	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+__attribute__((constructor))
+static void ext_stats_register(void)
+{
+	vr_stats_set_lines(ext_stats_lines);
 }
