@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 #include "backend.h"
 #include "glue.h"
@@ -28,11 +29,22 @@ unsigned vr_page_shift = 12;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static bool ready;
 
+/*
+ * A process with AT_SECURE (set-user-ID, set-group-ID, file capabilities)
+ * may run with an environment chosen by a less privileged user: every
+ * VRANGE_* variable is ignored there, as jemalloc ignores MALLOC_CONF and
+ * glibc LD_PRELOAD (R12). ld.so has read the auxiliary vector before any
+ * code runs, so getauxval answers also in a preinit_array function.
+ */
+static bool secure;
+
 static const char *env(const char *name)
 {
 	/* Also right in a preinit_array function (vr_getenv). vr_options_read
 	 * parses each value before it asks for the next: one buffer serves. */
 	static char value[1024];
+	if (secure)
+		return NULL;
 	return vr_getenv(name, value, sizeof value);
 }
 
@@ -113,8 +125,10 @@ static void init_once(void)
 		vr_page_size = (size_t)ps;
 		vr_page_shift = (unsigned)__builtin_ctzl((unsigned long)ps);
 	}
+	secure = getauxval(AT_SECURE) != 0;
 	vr_options_read(env);
-	check_names();
+	if (!secure)
+		check_names();
 	print_options();
 
 	char story[256];
