@@ -25,6 +25,13 @@
  *    purge cookie. A page written while volatile is reported purged and keeps
  *    what was written.
  *
+ * Two libraries provide these functions. libvrange.so (-lvrange,
+ * `pkg-config --libs vrange`) has every function declared VRANGE_EXPORT.
+ * libvrange_preload.so (-lvrange_preload, `pkg-config --libs vrange-preload`,
+ * or LD_PRELOAD) has them too, and those declared VRANGE_PRELOAD_EXPORT:
+ * the purgeable heap and Darwin's names, which need its allocator. Linking
+ * it makes it the program's malloc (libvrange_preload(7)).
+ *
  * See vrange(3) for the full contract, the backends and the configuration.
  */
 #ifndef VRANGE_H
@@ -43,6 +50,8 @@ extern "C" {
 #else
 #define VRANGE_EXPORT
 #endif
+/* Defined only in libvrange_preload.so (pkg-config vrange-preload). */
+#define VRANGE_PRELOAD_EXPORT VRANGE_EXPORT
 
 /* Modes of vrange(), numbered as in the v10 kernel patch. */
 #define VRANGE_VOLATILE     0
@@ -161,7 +170,8 @@ struct vrange_stats {
 
 /*
  * The purgeable heap (libvrange_preload.so, preloaded or linked with
- * -lvrange_preload; libvrange.so alone does not have it).
+ * -lvrange_preload, pkg-config vrange-preload; libvrange.so alone does not
+ * have it: -lvrange gives "undefined reference" for these names).
  *
  * Objects of any size, rounded up to whole pages and page aligned, from a
  * region of address space the library reserves for them (a dedicated
@@ -191,14 +201,14 @@ struct vrange_stats {
  * unspecified, as malloc's. Returns NULL and ENOMEM when out of memory or
  * when the region cannot be reserved; errno is kept on success.
  */
-VRANGE_EXPORT void *vrange_malloc(size_t size);
+VRANGE_PRELOAD_EXPORT void *vrange_malloc(size_t size);
 
 /*
  * vrange_free - free an object, locked or not (a volatile one is unmarked
  * first). NULL does nothing. Anything else that vrange_malloc did not
  * return, or already freed, aborts with a message. Keeps errno.
  */
-VRANGE_EXPORT void vrange_free(void *ptr);
+VRANGE_PRELOAD_EXPORT void vrange_free(void *ptr);
 
 /*
  * vrange_unlock - decrement the lock count; when it reaches 0 the object is
@@ -206,7 +216,7 @@ VRANGE_EXPORT void vrange_free(void *ptr);
  * vrange_malloc object or its count is already 0 (nothing changed), or the
  * errno of vrange_mark_volatile (the count is then unchanged).
  */
-VRANGE_EXPORT int vrange_unlock(void *ptr);
+VRANGE_PRELOAD_EXPORT int vrange_unlock(void *ptr);
 
 /*
  * vrange_lock - increment the lock count. Going from 0 to 1 the object is
@@ -217,7 +227,7 @@ VRANGE_EXPORT int vrange_unlock(void *ptr);
  * EOVERFLOW if the count would pass INT32_MAX, or the errno of
  * vrange_mark_nonvolatile; the count is then unchanged.
  */
-VRANGE_EXPORT int vrange_lock(void *ptr);
+VRANGE_PRELOAD_EXPORT int vrange_lock(void *ptr);
 
 /*
  * Darwin's names, on vrange_malloc objects, without nesting (Darwin's
@@ -231,8 +241,8 @@ VRANGE_EXPORT int vrange_lock(void *ptr);
  * reads as zeros), EINVAL for a bad pointer. Thread-safe, not
  * async-signal-safe; errno is kept.
  */
-VRANGE_EXPORT int malloc_make_purgeable(void *ptr);
-VRANGE_EXPORT int malloc_make_nonpurgeable(void *ptr);
+VRANGE_PRELOAD_EXPORT int malloc_make_purgeable(void *ptr);
+VRANGE_PRELOAD_EXPORT int malloc_make_nonpurgeable(void *ptr);
 
 /*
  * vrange_get_stats - copy the statistics into *out. Returns 0, or -1 and
