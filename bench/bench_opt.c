@@ -114,10 +114,13 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--quick") == 0) {
 			quick = 1;
 		} else {
-			printf("usage: %s [--quick]\n"
-			       "  refill fault cost and optimistic mark+unmark cost against explicit\n"
-			       "  (medians; --quick: fewer repetitions)\n", argv[0]);
-			return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+			int help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+			fprintf(help ? stdout : stderr,
+			        "%susage: bench_opt [--quick] [--help]\n"
+			        "  refill fault cost and optimistic mark+unmark cost against explicit\n"
+			        "  (medians; --quick: fewer repetitions)\n",
+			        help ? "" : "bench_opt: unknown option\n");
+			return help ? 0 : 2;
 		}
 	}
 	ps = (size_t)sysconf(_SC_PAGESIZE);

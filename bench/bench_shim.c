@@ -3,7 +3,7 @@
  * under LD_PRELOAD (glibc, stock jemalloc, libvrange_preload.so); driven by
  * bench/bench_shim.sh (`make bench-shim`).
  *
- * Usage: bench_shim WORKLOAD [SCALE]
+ * Usage: bench_shim WORKLOAD [SCALE], or bench_shim --help
  *   large    200 times malloc, memset and free of a block of 8-15 MiB, two
  *            alive at a time
  *   small    churn of 16-4096 B blocks, random sizes: 10^7 operations over
@@ -284,9 +284,28 @@ int main(int argc, char **argv)
 		{ "realloc", w_realloc },
 		{ "calloc", w_calloc },
 	};
+	static const char usage[] =
+		"usage: bench_shim large|small|threads|realloc|calloc [SCALE]\n"
+		"       bench_shim --help\n"
+		"\n"
+		"Runs one allocation workload on whatever allocator malloc binds to\n"
+		"(glibc, or LD_PRELOAD of jemalloc or libvrange_preload.so) and prints\n"
+		"one line: WORKLOAD wall_s=S cpu_s=S peak_rss_kb=N rss_kb=N lazyfree_kb=N.\n"
+		"SCALE (default 1) multiplies the number of operations.\n"
+		"bench/bench_shim.sh (make bench-shim) compares the allocators.\n"
+		"  large    200 times malloc, memset and free of 8-15 MiB, two alive\n"
+		"  small    10^7 mallocs and frees of 16-4096 B over 2^16 slots\n"
+		"  threads  4 threads of 750000 blocks, 1/64 of them 64 KiB-2 MiB,\n"
+		"           a quarter freed by another thread\n"
+		"  realloc  10 buffers grown by realloc from 16 B to 4-64 MiB\n"
+		"  calloc   3000 zeroed tables of 256 KiB-16 MiB, used sparsely\n";
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(usage, stdout);
+		return 0;
+	}
 	long scale = argc > 2 ? strtol(argv[2], NULL, 10) : 1;
 	if (argc < 2 || scale < 1) {
-		fprintf(stderr, "usage: bench_shim large|small|threads|realloc|calloc [SCALE]\n");
+		fputs(usage, stderr);
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
@@ -303,6 +322,6 @@ int main(int argc, char **argv)
 		       w[i].name, t, c, hwm, rss, lazy);
 		return 0;
 	}
-	fprintf(stderr, "bench_shim: unknown workload %s\n", argv[1]);
+	fprintf(stderr, "bench_shim: unknown workload %s\n%s", argv[1], usage);
 	return 2;
 }

@@ -5,7 +5,7 @@
 # the PIC archive the shim links privately) and
 # libvrange_preload.so. Run by `make bench-shim`.
 #
-# Usage: bench_shim.sh PRELOAD_SO BENCH_PROGRAM
+# Usage: bench_shim.sh PRELOAD_SO BENCH_PROGRAM   (or --help)
 #   BENCH_RUNS=11                      runs per workload and allocator
 #   BENCH_WORKLOADS="large small threads realloc calloc"
 #   BENCH_JEMALLOC=path                stock jemalloc to preload
@@ -30,6 +30,20 @@
 # used (not to the instruction: jemalloc purges on a timer, and under
 # valgrind time passes slowly).
 set -u
+# The usage block of this file's banner.
+usage() {
+	sed -n 's/^# \{0,1\}//; /^Usage:/,/^$/p' "$0" | sed '$d'
+}
+case ${1:-} in
+-h|--help)
+	usage
+	exit 0
+	;;
+"")
+	usage >&2
+	exit 2
+	;;
+esac
 so=$1
 prog=$2
 runs=${BENCH_RUNS:-11}
