@@ -129,7 +129,8 @@ static void init_once(void)
 	vr_options_read(env);
 	if (!secure)
 		check_names();
-	print_options();
+	if (opt_debug)
+		print_options();
 
 	char story[256];
 	const vr_backend_t *b = vr_backend_choose(opt_backend, story, sizeof story);
