@@ -303,7 +303,7 @@ static int uffd_opt_mark(uintptr_t lo, uintptr_t hi, int vma_kind)
 
 /* Settles the run of n optimistic pages from page first of seg (see
  * optimistic.h). */
-static void settle_run(const vr_seg_t *seg, unsigned first, size_t n)
+static void settle_run(const vr_seg_t *seg, unsigned first, unsigned n)
 {
 	unsigned char vec[VR_LEAF_PAGES];
 	uintptr_t a = seg->vpn + first;
@@ -329,22 +329,9 @@ static void settle_run(const vr_seg_t *seg, unsigned first, size_t n)
 	}
 }
 
-static int settle_seg(const vr_seg_t *seg, void *arg)
-{
-	(void)arg;
-	uint64_t todo = vr_seg_get(seg, VR_PG_OPT) & vr_seg_get(seg, VR_PG_VOL);
-	uint64_t done = todo;
-	unsigned i, n;
-	while ((n = vr_bits_take_run(&todo, &i)) != 0)
-		settle_run(seg, i, n);
-	if (done)
-		vr_seg_change_locked(seg, VR_PG_OPT, done, false);
-	return 0;
-}
-
 static void uffd_opt_settle(uintptr_t lo, uintptr_t hi)
 {
-	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, settle_seg, NULL);
+	vr_opt_settle_runs_locked(lo, hi, settle_run);
 }
 
 static void uffd_atfork_child(void)

@@ -67,24 +67,16 @@ int vr_emul_mark_locked(uintptr_t lo, uintptr_t hi, int vma_kind)
 	return 0;
 }
 
-static int settle_seg(const vr_seg_t *seg, void *arg)
+/* Read-write again; untouched pages still hold their cookies, touched
+ * ones are bare. */
+static void unprotect_run(const vr_seg_t *seg, unsigned first, unsigned n)
 {
-	(void)arg;
-	uint64_t todo = vr_seg_get(seg, VR_PG_OPT) & vr_seg_get(seg, VR_PG_VOL);
-	uint64_t done = todo;
-	unsigned i, n;
-	/* Read-write again; untouched pages still hold their cookies,
-	 * touched ones are bare. */
-	while ((n = vr_bits_take_run(&todo, &i)) != 0)
-		raw_mprotect(seg->vpn + i, seg->vpn + i + n, PROT_READ | PROT_WRITE);
-	if (done)
-		vr_seg_change_locked(seg, VR_PG_OPT, done, false);
-	return 0;
+	raw_mprotect(seg->vpn + first, seg->vpn + first + n, PROT_READ | PROT_WRITE);
 }
 
 void vr_emul_settle_locked(uintptr_t lo, uintptr_t hi)
 {
-	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, settle_seg, NULL);
+	vr_opt_settle_runs_locked(lo, hi, unprotect_run);
 }
 
 /* --- the fault path: signal handler context ------------------------------ */

@@ -5,8 +5,9 @@
  * the verdict on a purged page; and vr_fault_classify (fault.h).
  *
  * Entry points: vr_opt_mark_locked, vr_opt_settle_locked,
- * vr_opt_atfork_child, vr_fault_classify; for the backends, vr_opt_claim,
- * vr_opt_unclaim, vr_opt_inflight, vr_opt_purged.
+ * vr_opt_atfork_child, vr_fault_classify; for the backends,
+ * vr_opt_settle_runs_locked, vr_opt_claim, vr_opt_unclaim, vr_opt_inflight,
+ * vr_opt_purged.
  *
  * The mechanisms live with their backends: userfaultfd in backend_uffd.c,
  * the mprotect emulation of the cookie and eager backends in opt_emul.c.
@@ -41,6 +42,30 @@ void vr_opt_atfork_child(void)
 {
 	if (vr_backend_cur->atfork_child)
 		vr_backend_cur->atfork_child();
+}
+
+typedef struct each_run_s {
+	void (*run)(const vr_seg_t *seg, unsigned first, unsigned n);
+} each_run_t;
+
+static int settle_seg(const vr_seg_t *seg, void *arg)
+{
+	const each_run_t *c = arg;
+	uint64_t todo = vr_seg_get(seg, VR_PG_OPT) & vr_seg_get(seg, VR_PG_VOL);
+	uint64_t done = todo;
+	unsigned i, n;
+	while ((n = vr_bits_take_run(&todo, &i)) != 0)
+		c->run(seg, i, n);
+	if (done)
+		vr_seg_change_locked(seg, VR_PG_OPT, done, false);
+	return 0;
+}
+
+void vr_opt_settle_runs_locked(uintptr_t lo, uintptr_t hi,
+                               void (*run)(const vr_seg_t *seg, unsigned first, unsigned n))
+{
+	each_run_t c = { run };
+	vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, settle_seg, &c);
 }
 
 /* --- the fault path: signal handler context ------------------------------ */

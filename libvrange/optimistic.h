@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "fault.h"
+#include "registry.h"
 
 /* Makes [lo, hi) optimistic-volatile (registry lock held, mapping checked).
  * Explicit volatile pages in the range are settled first (their loss kept). */
@@ -34,6 +35,12 @@ void vr_opt_settle_locked(uintptr_t lo, uintptr_t hi);
 /* Child side of fork: the backend's (the uffd backend opens a userfaultfd
  * of the child's and registers every registered run on it again). */
 void vr_opt_atfork_child(void);
+
+/* For a backend's opt_settle (lock held): run(seg, first, n) for each run of
+ * optimistic volatile pages of [lo, hi), after which they are explicit
+ * (their optimistic bit cleared, segment by segment). */
+void vr_opt_settle_runs_locked(uintptr_t lo, uintptr_t hi,
+                               void (*run)(const vr_seg_t *seg, unsigned first, unsigned n));
 
 /* The fault path (signal handler context, lock-free). A page being filled
  * by one thread: vr_opt_claim takes vpn for the caller (false if another
