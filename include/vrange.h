@@ -155,7 +155,8 @@ struct vrange_stats {
 	uint64_t pages_purged;     /* pages reported purged at unmark */
 	uint64_t pages_refilled;   /* pages refilled by a refill callback */
 	uint64_t sigbus_taken;     /* faults on purged pages taken by the library */
-	uint64_t budget_purges;    /* pages purged by the budget tracker */
+	uint64_t budget_purges;    /* pages purged by a budget: 0 in this
+	                              version, which has no purge tracker */
 	uint64_t pages_dropped;    /* volatile pages forgotten by munmap, mremap
 	                              or a mapping placed over them */
 	uint64_t shim_lazy_bytes;  /* LD_PRELOAD shim: bytes of freed heap handed
