@@ -10,11 +10,14 @@
 
 #include "config.h"
 
+/* VRANGE_EXPORT, the one export attribute, for the public API and for the
+ * functions the library interposes (malloc, mmap, sigaction, ...). */
+#include "vrange.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define VR_EXPORT __attribute__((visibility("default")))
 #define vr_likely(x) __builtin_expect(!!(x), 1)
 #define vr_unlikely(x) __builtin_expect(!!(x), 0)
 

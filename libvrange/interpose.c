@@ -68,7 +68,7 @@ static long result(long r)
 	return r;
 }
 
-VR_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+VRANGE_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	long r = vr_mmap_raw(addr, len, prot, flags, fd, (long)off);
 	if (r < 0 && r > -4096) {
@@ -82,12 +82,12 @@ VR_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	return (void *)r;
 }
 
-VR_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+VRANGE_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	return mmap(addr, len, prot, flags, fd, off);
 }
 
-VR_EXPORT int munmap(void *addr, size_t len)
+VRANGE_EXPORT int munmap(void *addr, size_t len)
 {
 	uintptr_t a = (uintptr_t)addr;
 	bool ours = vr_ready() && len && !(a & (vr_page_size - 1)) &&
@@ -110,7 +110,7 @@ VR_EXPORT int munmap(void *addr, size_t len)
 	return (int)result(r);
 }
 
-VR_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+VRANGE_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 {
 	void *want = NULL;
 	if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {
@@ -155,7 +155,7 @@ VR_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 	return (void *)r;
 }
 
-VR_EXPORT int mprotect(void *addr, size_t len, int prot)
+VRANGE_EXPORT int mprotect(void *addr, size_t len, int prot)
 {
 	uintptr_t a = (uintptr_t)addr;
 	bool rw = (prot & (PROT_READ | PROT_WRITE)) == (PROT_READ | PROT_WRITE);
@@ -174,7 +174,7 @@ VR_EXPORT int mprotect(void *addr, size_t len, int prot)
 }
 
 /* Locking changes what MADV_FREE accepts: only the cache is affected. */
-VR_EXPORT int mlock(const void *addr, size_t len)
+VRANGE_EXPORT int mlock(const void *addr, size_t len)
 {
 	long r = vr_mlock_raw(addr, len, -1);
 	vr_vma_invalidate();
@@ -182,7 +182,7 @@ VR_EXPORT int mlock(const void *addr, size_t len)
 	return (int)result(r);
 }
 
-VR_EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
+VRANGE_EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
 {
 	long r = vr_mlock_raw(addr, len, (int)flags);
 	vr_vma_invalidate();
@@ -190,14 +190,14 @@ VR_EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
 	return (int)result(r);
 }
 
-VR_EXPORT int munlock(const void *addr, size_t len)
+VRANGE_EXPORT int munlock(const void *addr, size_t len)
 {
 	long r = vr_munlock_raw(addr, len);
 	vr_vma_invalidate();
 	return (int)result(r);
 }
 
-VR_EXPORT int mlockall(int flags)
+VRANGE_EXPORT int mlockall(int flags)
 {
 	long r = vr_mlockall_raw(flags);
 	vr_vma_invalidate();
@@ -205,7 +205,7 @@ VR_EXPORT int mlockall(int flags)
 	return (int)result(r);
 }
 
-VR_EXPORT int munlockall(void)
+VRANGE_EXPORT int munlockall(void)
 {
 	long r = vr_munlockall_raw();
 	vr_vma_invalidate();

@@ -37,7 +37,7 @@ void vr_stats_set_selection(const char *text)
 	snprintf(selection, sizeof selection, "%s", text);
 }
 
-VR_EXPORT int vrange_get_stats(struct vrange_stats *out)
+VRANGE_EXPORT int vrange_get_stats(struct vrange_stats *out)
 {
 	if (!out) {
 		errno = EFAULT;

@@ -100,7 +100,7 @@ static ssize_t unmark(void *addr, size_t len, unsigned char *vec)
 	return purged;
 }
 
-VR_EXPORT int vrange_mark_volatile(void *addr, size_t len, unsigned flags)
+VRANGE_EXPORT int vrange_mark_volatile(void *addr, size_t len, unsigned flags)
 {
 	vr_init();
 	if (flags & ~(unsigned)VRANGE_OPTIMISTIC)
@@ -109,7 +109,7 @@ VR_EXPORT int vrange_mark_volatile(void *addr, size_t len, unsigned flags)
 	return r == 0 ? 0 : fail(r);
 }
 
-VR_EXPORT int vrange_mark_nonvolatile(void *addr, size_t len, int *purged)
+VRANGE_EXPORT int vrange_mark_nonvolatile(void *addr, size_t len, int *purged)
 {
 	vr_init();
 	ssize_t r = unmark(addr, len, NULL);
@@ -120,7 +120,7 @@ VR_EXPORT int vrange_mark_nonvolatile(void *addr, size_t len, int *purged)
 	return 0;
 }
 
-VR_EXPORT ssize_t vrange_mark_nonvolatile_vec(void *addr, size_t len,
+VRANGE_EXPORT ssize_t vrange_mark_nonvolatile_vec(void *addr, size_t len,
                                               unsigned char *vec)
 {
 	vr_init();
@@ -130,7 +130,7 @@ VR_EXPORT ssize_t vrange_mark_nonvolatile_vec(void *addr, size_t len,
 	return r < 0 ? fail((int)r) : r;
 }
 
-VR_EXPORT ssize_t vrange(void *start, size_t len, int mode, int *purged)
+VRANGE_EXPORT ssize_t vrange(void *start, size_t len, int mode, int *purged)
 {
 	vr_init();
 	uintptr_t lo, hi;
@@ -152,7 +152,7 @@ VR_EXPORT ssize_t vrange(void *start, size_t len, int mode, int *purged)
 	return done;
 }
 
-VR_EXPORT int vrange_set_refill(void *addr, size_t len, vrange_refill_fn fn, void *arg)
+VRANGE_EXPORT int vrange_set_refill(void *addr, size_t len, vrange_refill_fn fn, void *arg)
 {
 	vr_init();
 	uintptr_t lo, hi;
@@ -167,7 +167,7 @@ VR_EXPORT int vrange_set_refill(void *addr, size_t len, vrange_refill_fn fn, voi
 	return r == 0 ? 0 : fail(r);
 }
 
-VR_EXPORT const char *vrange_backend(void)
+VRANGE_EXPORT const char *vrange_backend(void)
 {
 	vr_init();
 	return vr_backend_cur->name;

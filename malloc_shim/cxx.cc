@@ -263,7 +263,7 @@ __asm__(".text\n"
 #error "vr_cxx_unwind_resume: write the frameless forwarder for this architecture"
 #endif
 
-#define X VR_EXPORT
+#define X VRANGE_EXPORT
 
 /* operator new(std::size_t) and operator new[](std::size_t): jemalloc's
  * own (jemalloc-private.sh; the runtime they need is above). */

@@ -48,14 +48,14 @@ static inline void after(void *p, size_t size, int flags)
 		vr_ext_after_alloc(p, size);
 }
 
-VR_EXPORT void *mallocx(size_t size, int flags)
+VRANGE_EXPORT void *mallocx(size_t size, int flags)
 {
 	void *p = je_mallocx(size, flags);
 	after(p, size, flags);
 	return p;
 }
 
-VR_EXPORT void *rallocx(void *ptr, size_t size, int flags)
+VRANGE_EXPORT void *rallocx(void *ptr, size_t size, int flags)
 {
 	if (vr_unlikely(vr_pg_owns(ptr)))
 		vr_pg_die_free("rallocx()", ptr);
@@ -64,7 +64,7 @@ VR_EXPORT void *rallocx(void *ptr, size_t size, int flags)
 	return p;
 }
 
-VR_EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags)
+VRANGE_EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags)
 {
 	/* In place or not at all: no new arena to hook. A vrange_malloc
 	 * object would grow past what its lock count covers. */
@@ -73,17 +73,17 @@ VR_EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags)
 	return je_xallocx(ptr, size, extra, flags);
 }
 
-VR_EXPORT size_t sallocx(const void *ptr, int flags)
+VRANGE_EXPORT size_t sallocx(const void *ptr, int flags)
 {
 	return je_sallocx(ptr, flags);
 }
 
-VR_EXPORT void dallocx(void *ptr, int flags)
+VRANGE_EXPORT void dallocx(void *ptr, int flags)
 {
 	je_dallocx(ptr, flags);
 }
 
-VR_EXPORT void sdallocx(void *ptr, size_t size, int flags)
+VRANGE_EXPORT void sdallocx(void *ptr, size_t size, int flags)
 {
 	/* Sized: tested first, as the shim's sized frees are (shim.h). */
 	if (vr_unlikely(vr_pg_owns(ptr)))
@@ -91,17 +91,17 @@ VR_EXPORT void sdallocx(void *ptr, size_t size, int flags)
 	je_sdallocx(ptr, size, flags);
 }
 
-VR_EXPORT size_t nallocx(size_t size, int flags)
+VRANGE_EXPORT size_t nallocx(size_t size, int flags)
 {
 	return je_nallocx(size, flags);
 }
 
-VR_EXPORT int mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp)
+VRANGE_EXPORT int mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp)
 {
 	return je_mallctlnametomib(name, mibp, miblenp);
 }
 
-VR_EXPORT void malloc_stats_print(void (*write_cb)(void *, const char *),
+VRANGE_EXPORT void malloc_stats_print(void (*write_cb)(void *, const char *),
                                   void *cbopaque, const char *opts)
 {
 	je_malloc_stats_print(write_cb, cbopaque, opts);

@@ -363,7 +363,7 @@ void vr_pg_die_free(const char *fn, const void *p)
 	vr_die("%s of a vrange_malloc object %p (use vrange_free)", fn, p);
 }
 
-VR_EXPORT void *vrange_malloc(size_t size)
+VRANGE_EXPORT void *vrange_malloc(size_t size)
 {
 	int saved = errno;
 	if (pg_ready() != 0) {
@@ -399,7 +399,7 @@ VR_EXPORT void *vrange_malloc(size_t size)
 	return p;
 }
 
-VR_EXPORT void vrange_free(void *ptr)
+VRANGE_EXPORT void vrange_free(void *ptr)
 {
 	if (!ptr)
 		return;
@@ -486,17 +486,17 @@ static int pg_lock(void *ptr, bool idempotent)
 	return purged;
 }
 
-VR_EXPORT int vrange_unlock(void *ptr)
+VRANGE_EXPORT int vrange_unlock(void *ptr)
 {
 	return pg_unlock(ptr, false);
 }
 
-VR_EXPORT int vrange_lock(void *ptr)
+VRANGE_EXPORT int vrange_lock(void *ptr)
 {
 	return pg_lock(ptr, false);
 }
 
-VR_EXPORT int malloc_make_purgeable(void *ptr)
+VRANGE_EXPORT int malloc_make_purgeable(void *ptr)
 {
 	int saved = errno;
 	int r = pg_unlock(ptr, true) == 0 ? 0 : errno;
@@ -504,7 +504,7 @@ VR_EXPORT int malloc_make_purgeable(void *ptr)
 	return r;
 }
 
-VR_EXPORT int malloc_make_nonpurgeable(void *ptr)
+VRANGE_EXPORT int malloc_make_nonpurgeable(void *ptr)
 {
 	int saved = errno;
 	int r = pg_lock(ptr, true);

@@ -148,7 +148,7 @@ void *vr_shim_alloc(size_t n, size_t align)
 /* free: jemalloc's own (jemalloc-private.sh), like malloc. */
 
 
-VR_EXPORT void *calloc(size_t nmemb, size_t size)
+VRANGE_EXPORT void *calloc(size_t nmemb, size_t size)
 {
 	size_t n;
 	if (__builtin_mul_overflow(nmemb, size, &n)) {
@@ -168,7 +168,7 @@ VR_EXPORT void *calloc(size_t nmemb, size_t size)
 	return p;
 }
 
-VR_EXPORT void *realloc(void *p, size_t n)
+VRANGE_EXPORT void *realloc(void *p, size_t n)
 {
 	if (!p)
 		return alloc_or_enomem(n, 0);
@@ -192,7 +192,7 @@ VR_EXPORT void *realloc(void *p, size_t n)
 	return q;
 }
 
-VR_EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
+VRANGE_EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
 {
 	size_t n;
 	if (__builtin_mul_overflow(nmemb, size, &n)) {
@@ -202,7 +202,7 @@ VR_EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
 	return realloc(p, n);
 }
 
-VR_EXPORT void *memalign(size_t align, size_t n)
+VRANGE_EXPORT void *memalign(size_t align, size_t n)
 {
 	/* glibc's rules: an alignment beyond half the address space is
 	 * EINVAL; any other is rounded up to a power of two. */
@@ -215,7 +215,7 @@ VR_EXPORT void *memalign(size_t align, size_t n)
 	return alloc_or_enomem(n, vr_shim_align_flag(align));
 }
 
-VR_EXPORT int posix_memalign(void **out, size_t align, size_t n)
+VRANGE_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
 	/* The result is the error number: errno stays as it was, whatever
 	 * happens (POSIX), so alloc's own save and restore is all we need. */
@@ -228,7 +228,7 @@ VR_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 	return 0;
 }
 
-VR_EXPORT void *aligned_alloc(size_t align, size_t n)
+VRANGE_EXPORT void *aligned_alloc(size_t align, size_t n)
 {
 	/* A non-power-of-two alignment is refused (C17 DR 460, glibc >= 2.38,
 	 * jemalloc) rather than rounded up as glibc 2.36 does: rounding would
@@ -240,12 +240,12 @@ VR_EXPORT void *aligned_alloc(size_t align, size_t n)
 	return alloc_or_enomem(n, vr_shim_align_flag(align));
 }
 
-VR_EXPORT void *valloc(size_t n)
+VRANGE_EXPORT void *valloc(size_t n)
 {
 	return alloc_or_enomem(n, vr_shim_align_flag(page_size()));
 }
 
-VR_EXPORT void *pvalloc(size_t n)
+VRANGE_EXPORT void *pvalloc(size_t n)
 {
 	/* jemalloc 5.3.0 has no pvalloc: with a plain jemalloc preload,
 	 * glibc's pvalloc answers and free() of its result crashes. Whole
@@ -259,19 +259,19 @@ VR_EXPORT void *pvalloc(size_t n)
 	return alloc_or_enomem(r ? r : ps, vr_shim_align_flag(ps));
 }
 
-VR_EXPORT size_t malloc_usable_size(void *p)
+VRANGE_EXPORT size_t malloc_usable_size(void *p)
 {
 	return p ? je_sallocx(p, 0) : 0;
 }
 
-VR_EXPORT void free_sized(void *p, size_t size)
+VRANGE_EXPORT void free_sized(void *p, size_t size)
 {
 	/* sdallocx spares jemalloc the lookup of the size class; like
 	 * jemalloc's own sized operator delete, a wrong size is undefined. */
 	vr_shim_free_sized_fn("free_sized()", p, size, 0);
 }
 
-VR_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
+VRANGE_EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
 {
 	vr_shim_free_sized_fn("free_aligned_sized()", p, size, pow2(align) ? align : 0);
 }
@@ -294,7 +294,7 @@ static size_t stat_size(const char *name)
 	return v;
 }
 
-VR_EXPORT struct mallinfo2 mallinfo2(void)
+VRANGE_EXPORT struct mallinfo2 mallinfo2(void)
 {
 	int saved = errno;
 	struct mallinfo2 mi;
@@ -320,7 +320,7 @@ static int clamp_int(size_t v)
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-VR_EXPORT struct mallinfo mallinfo(void)
+VRANGE_EXPORT struct mallinfo mallinfo(void)
 {
 	/* The old int-sized interface, saturated rather than wrapped. */
 	struct mallinfo2 m2 = mallinfo2();
@@ -333,7 +333,7 @@ VR_EXPORT struct mallinfo mallinfo(void)
 }
 #pragma GCC diagnostic pop
 
-VR_EXPORT int malloc_trim(size_t pad)
+VRANGE_EXPORT int malloc_trim(size_t pad)
 {
 	/* Purges every arena now; forced purges are let through for this
 	 * thread so that the memory really goes back (glibc's promise), not
@@ -352,7 +352,7 @@ VR_EXPORT int malloc_trim(size_t pad)
 	return after < before;
 }
 
-VR_EXPORT void malloc_stats(void)
+VRANGE_EXPORT void malloc_stats(void)
 {
 	/* glibc's summary lines, so that scripts reading them still parse. */
 	int saved = errno;
@@ -371,7 +371,7 @@ VR_EXPORT void malloc_stats(void)
 	errno = saved;
 }
 
-VR_EXPORT int mallopt(int param, int value)
+VRANGE_EXPORT int mallopt(int param, int value)
 {
 	/* glibc's tunables mean nothing to jemalloc (MALLOC_CONF configures
 	 * it). Succeed, as glibc does for the parameters it knows, without
@@ -388,7 +388,7 @@ static size_t arena_stat(unsigned i, const char *name)
 	return stat_size(full);
 }
 
-VR_EXPORT int malloc_info(int options, FILE *fp)
+VRANGE_EXPORT int malloc_info(int options, FILE *fp)
 {
 	/* glibc's XML, so that tools that parse it still find their numbers,
 	 * with one <heap> per jemalloc arena. glibc's terms in jemalloc's:
@@ -452,16 +452,16 @@ VR_EXPORT int malloc_info(int options, FILE *fp)
  * (jemalloc-private.sh), and so is cfree, the old name of free that
  * binaries built against glibc before 2.26 may still call.
  */
-VR_EXPORT void *__libc_calloc(size_t nmemb, size_t size) __attribute__((alias("calloc"), copy(calloc)));
-VR_EXPORT void *__libc_realloc(void *p, size_t n) __attribute__((alias("realloc"), copy(realloc)));
-VR_EXPORT void *__libc_memalign(size_t align, size_t n) __attribute__((alias("memalign"), copy(memalign)));
-VR_EXPORT void *__libc_valloc(size_t n) __attribute__((alias("valloc"), copy(valloc)));
-VR_EXPORT void *__libc_pvalloc(size_t n) __attribute__((alias("pvalloc"), copy(pvalloc)));
+VRANGE_EXPORT void *__libc_calloc(size_t nmemb, size_t size) __attribute__((alias("calloc"), copy(calloc)));
+VRANGE_EXPORT void *__libc_realloc(void *p, size_t n) __attribute__((alias("realloc"), copy(realloc)));
+VRANGE_EXPORT void *__libc_memalign(size_t align, size_t n) __attribute__((alias("memalign"), copy(memalign)));
+VRANGE_EXPORT void *__libc_valloc(size_t n) __attribute__((alias("valloc"), copy(valloc)));
+VRANGE_EXPORT void *__libc_pvalloc(size_t n) __attribute__((alias("pvalloc"), copy(pvalloc)));
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-VR_EXPORT struct mallinfo __libc_mallinfo(void) __attribute__((alias("mallinfo"), copy(mallinfo)));
+VRANGE_EXPORT struct mallinfo __libc_mallinfo(void) __attribute__((alias("mallinfo"), copy(mallinfo)));
 #pragma GCC diagnostic pop
-VR_EXPORT int __libc_mallopt(int param, int value) __attribute__((alias("mallopt"), copy(mallopt)));
+VRANGE_EXPORT int __libc_mallopt(int param, int value) __attribute__((alias("mallopt"), copy(mallopt)));
 
 __attribute__((constructor))
 static void shim_constructor(void)

@@ -82,7 +82,7 @@ static long v10_vrange(void *start, size_t len, int mode, int *purged)
 	return (long)((len + ps - 1) & ~(ps - 1));
 }
 
-VR_EXPORT long syscall(long nr, ...)
+VRANGE_EXPORT long syscall(long nr, ...)
 {
 	va_list ap;
 	va_start(ap, nr);

@@ -515,7 +515,7 @@ static void normalise(struct sigaction *a)
 	memcpy(&a->sa_mask, &m, sizeof m);
 }
 
-VR_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
+VRANGE_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 {
 	resolve();
 	struct slot *s = slot_of(sig);
@@ -550,7 +550,7 @@ VR_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 
 int __sigaction(int sig, const struct sigaction *act, struct sigaction *oldact);
 
-VR_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
+VRANGE_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 {
 	return sigaction(sig, act, oldact);
 }
@@ -576,7 +576,7 @@ static __sighandler_t signal_via(int sig, __sighandler_t h, int flags, bool self
 
 /* BSD semantics, as glibc's signal: restart, block the signal in the
  * handler. (siginterrupt(3) state is not followed for SIGBUS/SIGSEGV.) */
-VR_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
+VRANGE_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
 {
 	resolve();
 	if (!slot_of(sig))
@@ -586,7 +586,7 @@ VR_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
 
 __sighandler_t bsd_signal(int sig, __sighandler_t h); /* not declared under _GNU_SOURCE */
 
-VR_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
+VRANGE_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
 {
 	resolve();
 	if (!slot_of(sig))
@@ -594,7 +594,7 @@ VR_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
 	return signal_via(sig, h, SA_RESTART, true);
 }
 
-VR_EXPORT __sighandler_t ssignal(int sig, __sighandler_t h)
+VRANGE_EXPORT __sighandler_t ssignal(int sig, __sighandler_t h)
 {
 	resolve();
 	if (!slot_of(sig))
@@ -615,12 +615,12 @@ static __sighandler_t sysv(int sig, __sighandler_t h)
 	return signal_via(sig, h, SA_RESETHAND | SA_NODEFER, false);
 }
 
-VR_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
+VRANGE_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
 {
 	return sysv(sig, h);
 }
 
-VR_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
+VRANGE_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
 {
 	return sysv(sig, h);
 }

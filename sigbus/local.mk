@@ -2,7 +2,7 @@
 # SIGBUS/SIGSEGV handlers, chaining and use-after-purge reports.
 
 # Compiled into the core, with its hidden visibility: handler.c exports only
-# the interposed sigaction/signal family (VR_EXPORT). libunwind for the
+# the interposed sigaction/signal family (VRANGE_EXPORT). libunwind for the
 # report's backtraces, dlopen'ed when first needed; dlsym for libc's sigaction (in libc since glibc 2.34,
 # -ldl keeps older ones linking).
 #
