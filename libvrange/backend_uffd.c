@@ -274,6 +274,16 @@ static int make_opt_lost(const vr_seg_t *seg, void *arg)
 	return 0;
 }
 
+static int drop_lost(const vr_seg_t *seg, void *arg)
+{
+	(void)arg;
+	uint64_t todo = vr_seg_get(seg, VR_PG_LOST) & vr_seg_get(seg, VR_PG_OPT);
+	unsigned i, n;
+	while ((n = vr_bits_take_run(&todo, &i)) != 0)
+		vr_madvise(vr_addr(seg->vpn + i), vr_addr(n), MADV_DONTNEED);
+	return 0;
+}
+
 static int uffd_opt_mark(uintptr_t lo, uintptr_t hi, int vma_kind)
 {
 	/* The descriptor first, checked: if the program closed it, the
@@ -297,8 +307,14 @@ static int uffd_opt_mark(uintptr_t lo, uintptr_t hi, int vma_kind)
 	r = vr_madvise(vr_addr(lo), vr_addr(hi - lo), ro ? MADV_DONTNEED : MADV_FREE);
 	if (r != 0)
 		return r;
-	return vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE,
-	                                   ro ? make_opt_lost : make_opt, NULL);
+	r = vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE,
+	                                ro ? make_opt_lost : make_opt, NULL);
+	/* Pages already known lost (a re-mark) hold zeros, put there when
+	 * they were settled: dropped again, so that reading one faults and
+	 * refills instead of returning those zeros in silence. */
+	if (r == 0 && !ro)
+		r = vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, drop_lost, NULL);
+	return r;
 }
 
 /* Settles the run of n optimistic pages from page first of seg (see

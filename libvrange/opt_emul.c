@@ -123,7 +123,9 @@ static vr_fault_verdict_t page_fault(uintptr_t vpn, const vr_page_bits_t *b,
 	    raw_mremap(page, (uintptr_t)tmp, MREMAP_DONTUNMAP) < 0)
 		goto fail;
 	vr_mprotect_raw((uintptr_t)tmp, vr_page_size, PROT_READ | PROT_WRITE);
-	bool purged = b->bare;   /* eager: dropped at mark */
+	/* Eager dropped it at mark; a page known lost (a re-mark) holds
+	 * zeros under its new cookie: both are refilled, never shown. */
+	bool purged = b->bare || b->lost;
 	if (!purged) {
 		uintptr_t expected = vr_cookie, saved;
 		purged = !vr_registry_saved(vpn, &saved) || !__atomic_compare_exchange_n(
