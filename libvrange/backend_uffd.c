@@ -4,8 +4,9 @@
  * MISSING mode with UFFD_FEATURE_SIGBUS, with no cookie in memory: a
  * discarded page has no page-table entry, so touching it raises SIGBUS
  * instead of mapping zeros, and the fault path refills it with UFFDIO_COPY
- * (or reports it). Registration is kept after unmark and dropped only with
- * the mapping, so a region is registered once however often it is marked.
+ * (or reports it). A range is registered while it is optimistic and
+ * unregistered when it is settled (settle_run), so that memory that is no
+ * longer optimistic behaves as without the library.
  *
  * Entry point: vr_backend_uffd.
  *
@@ -114,6 +115,12 @@ static int uffd_register(int fd, uintptr_t lo, uintptr_t hi)
 	return vr_ioctl(fd, UFFDIO_REGISTER, &r);
 }
 
+static int uffd_unregister(int fd, uintptr_t lo, uintptr_t hi)
+{
+	struct uffdio_range r = { .start = vr_addr(lo), .len = vr_addr(hi - lo) };
+	return fd < 0 ? -EBADF : vr_ioctl(fd, UFFDIO_UNREGISTER, &r);
+}
+
 /* Maps the zero page at vpn. 0, or -EEXIST if a page is there already. */
 static int uffd_zeropage(int fd, uintptr_t vpn)
 {
@@ -148,6 +155,11 @@ static int uffd_create(int flags, char *why, size_t len)
 }
 
 static int uffd_register(int fd, uintptr_t lo, uintptr_t hi)
+{
+	return -ENOSYS;
+}
+
+static int uffd_unregister(int fd, uintptr_t lo, uintptr_t hi)
 {
 	return -ENOSYS;
 }
@@ -334,15 +346,25 @@ static void settle_run(const vr_seg_t *seg, unsigned first, unsigned n)
 		if (uffd_zeropage(fd, a + i) == 0)
 			vr_seg_change_locked(seg, VR_PG_LOST, 1ull << (first + i), true);
 	}
-	if (vr_madvise(vr_addr(a), vr_addr(n), MADV_POPULATE_WRITE) == 0)
-		return;
-	/* A page was discarded after mincore looked: page by page. */
-	for (size_t i = 0; i < n; i++) {
-		while (vr_madvise(vr_addr(a + i), vr_page_size, MADV_POPULATE_WRITE) == -EFAULT) {
-			if (uffd_zeropage(fd, a + i) == 0)
-				vr_seg_change_locked(seg, VR_PG_LOST, 1ull << (first + i), true);
+	if (vr_madvise(vr_addr(a), vr_addr(n), MADV_POPULATE_WRITE) != 0) {
+		/* A page was discarded after mincore looked: page by page. */
+		for (size_t i = 0; i < n; i++) {
+			while (vr_madvise(vr_addr(a + i), vr_page_size,
+			                  MADV_POPULATE_WRITE) == -EFAULT) {
+				if (uffd_zeropage(fd, a + i) == 0)
+					vr_seg_change_locked(seg, VR_PG_LOST,
+					                     1ull << (first + i), true);
+			}
 		}
 	}
+	/* Every page is present and written now: the registration goes, so
+	 * that memory that is no longer optimistic behaves as without the
+	 * library, system calls on it included (a registered page an
+	 * allocator gave back with MADV_DONTNEED would make read(2) into it
+	 * fail with EFAULT), and its mapping can merge again. */
+	if (uffd_unregister(fd, a, a + n) == 0)
+		vr_seg_change_locked(seg, VR_PG_REG, (n == 64 ? ~0ull : (1ull << n) - 1) << first,
+		                     false);
 }
 
 static void uffd_opt_settle(uintptr_t lo, uintptr_t hi)

@@ -14,8 +14,7 @@
  *   opt   the page belongs to an optimistic range (marked VRANGE_OPTIMISTIC:
  *         the application may touch it; a purged page faults);
  *   reg   the page is registered with the userfaultfd of the uffd backend
- *         (kept after unmark: registration is per mapping, done once, and
- *         dropped by the kernel only with the mapping);
+ *         (while it is optimistic: settling unregisters it);
  *   saved the word the cookie displaced (valid when vol && !bare).
  * A range is a maximal run of adjacent volatile pages of one kind (explicit
  * or optimistic): marking next to a range merges, unmarking inside one
