@@ -133,6 +133,16 @@ static inline long vr_mprotect_raw(uintptr_t addr, size_t len, int prot)
 	return vr_sys6(SYS_mprotect, (long)addr, (long)len, prot, 0, 0, 0);
 }
 
+static inline long vr_pkey_mprotect_raw(uintptr_t addr, size_t len, int prot, int pkey)
+{
+#ifdef SYS_pkey_mprotect
+	return vr_sys6(SYS_pkey_mprotect, (long)addr, (long)len, prot, pkey, 0, 0);
+#else
+	(void)addr, (void)len, (void)prot, (void)pkey;
+	return -ENOSYS;
+#endif
+}
+
 /* mlock (flags < 0), mlock2 (flags >= 0), munlock, mlockall, munlockall. */
 static inline long vr_mlock_raw(const void *addr, size_t len, int flags)
 {

@@ -1,6 +1,6 @@
 /*
- * interpose.c - libvrange's own mmap, munmap, mremap, mprotect and mlock
- * family, so that the library learns of every change to the mappings that
+ * interpose.c - libvrange's own mmap, munmap, mremap, mprotect,
+ * pkey_mprotect and mlock family, so that the library learns of every change to the mappings that
  * hold volatile ranges (R8).
  *
  * libvrange.so defines these symbols; a program linked with -lvrange (or
@@ -12,8 +12,9 @@
  *    went away by a path we did not see);
  *  - mremap moves the volatile state with the pages (their cookies moved
  *    with them) and forgets what was cut off;
- *  - mprotect settles the cookies of volatile pages that are about to stop
- *    being read-write, so that no later operation writes there;
+ *  - mprotect and pkey_mprotect settle the cookies of volatile pages that
+ *    are about to stop being read-write, so that no later operation writes
+ *    there;
  *  - every one of them invalidates the mapping cache of vma.c.
  * Calls made by raw system calls, or by glibc internally (its malloc unmaps
  * freed chunks by an internal call), are not seen; see vrange(3).
@@ -155,7 +156,8 @@ VRANGE_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 	return (void *)r;
 }
 
-VRANGE_EXPORT int mprotect(void *addr, size_t len, int prot)
+/* mprotect and pkey_mprotect (pkey -1: mprotect itself). */
+static int protect(void *addr, size_t len, int prot, int pkey)
 {
 	uintptr_t a = (uintptr_t)addr;
 	bool rw = (prot & (PROT_READ | PROT_WRITE)) == (PROT_READ | PROT_WRITE);
@@ -166,11 +168,25 @@ VRANGE_EXPORT int mprotect(void *addr, size_t len, int prot)
 		vr_registry_lock();
 		vr_backend_cur->resolve(vr_vpn(a), vr_vpn(a) + pages_up(len));
 	}
-	long r = vr_mprotect_raw((uintptr_t)addr, len, prot);
+	long r = pkey == -1 ? vr_mprotect_raw((uintptr_t)addr, len, prot)
+	                    : vr_pkey_mprotect_raw((uintptr_t)addr, len, prot, pkey);
 	if (ours)
 		vr_registry_unlock();
 	vr_vma_invalidate();
 	return (int)result(r);
+}
+
+VRANGE_EXPORT int mprotect(void *addr, size_t len, int prot)
+{
+	return protect(addr, len, prot, -1);
+}
+
+/* glibc's pkey_mprotect makes the system call itself, past our mprotect:
+ * a volatile range made read-only through it kept its cookies, and the
+ * next unmark wrote them back into a read-only page (issue 17, item 9). */
+VRANGE_EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
+{
+	return protect(addr, len, prot, pkey);
 }
 
 /* Locking changes what MADV_FREE accepts: only the cache is affected. */
