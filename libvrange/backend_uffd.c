@@ -256,7 +256,7 @@ static int register_seg(const vr_seg_t *seg, void *arg)
 		int r = uffd_register(ufd.fd, a, a + n);
 		if (r != 0)
 			return r;
-		vr_seg_change_locked(seg, VR_PG_REG, (n == 64 ? ~0ull : (1ull << n) - 1) << i, true);
+		vr_seg_change_locked(seg, VR_PG_REG, vr_bits_run(i, n), true);
 	}
 	return 0;
 }
@@ -266,30 +266,20 @@ static int register_range_locked(uintptr_t lo, uintptr_t hi)
 	return vr_registry_each_seg_locked(lo, hi, VR_SEG_CREATE, register_seg, NULL);
 }
 
-/* The kind first: a reader never sees an optimistic page as explicit. No
- * cookie ("bare"); lost too where the memory was read-only. */
+/*
+ * The kind first: a reader never sees an optimistic page as explicit. No
+ * cookie ("bare"); lost too where the memory was read-only (*arg). Pages
+ * already known lost (a re-mark) hold the zeros their settle put there:
+ * dropped again, so that reading one faults and refills instead of
+ * returning those zeros in silence.
+ */
 static int make_opt(const vr_seg_t *seg, void *arg)
 {
-	(void)arg;
+	bool ro = *(const bool *)arg;
 	uint64_t all = vr_seg_all(seg);
 	vr_seg_change_locked(seg, VR_PG_OPT, all, true);
-	vr_seg_set_locked(seg, all, 0, all);
-	return 0;
-}
-
-static int make_opt_lost(const vr_seg_t *seg, void *arg)
-{
-	(void)arg;
-	uint64_t all = vr_seg_all(seg);
-	vr_seg_change_locked(seg, VR_PG_OPT, all, true);
-	vr_seg_set_locked(seg, all, all, all);
-	return 0;
-}
-
-static int drop_lost(const vr_seg_t *seg, void *arg)
-{
-	(void)arg;
-	uint64_t todo = vr_seg_get(seg, VR_PG_LOST) & vr_seg_get(seg, VR_PG_OPT);
+	vr_seg_set_locked(seg, all, ro ? all : 0, all);
+	uint64_t todo = ro ? 0 : vr_seg_get(seg, VR_PG_LOST);
 	unsigned i, n;
 	while ((n = vr_bits_take_run(&todo, &i)) != 0)
 		vr_madvise(vr_addr(seg->vpn + i), vr_addr(n), MADV_DONTNEED);
@@ -319,14 +309,7 @@ static int uffd_opt_mark(uintptr_t lo, uintptr_t hi, int vma_kind)
 	r = vr_madvise(vr_addr(lo), vr_addr(hi - lo), ro ? MADV_DONTNEED : MADV_FREE);
 	if (r != 0)
 		return r;
-	r = vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE,
-	                                ro ? make_opt_lost : make_opt, NULL);
-	/* Pages already known lost (a re-mark) hold zeros, put there when
-	 * they were settled: dropped again, so that reading one faults and
-	 * refills instead of returning those zeros in silence. */
-	if (r == 0 && !ro)
-		r = vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, drop_lost, NULL);
-	return r;
+	return vr_registry_each_seg_locked(lo, hi, VR_SEG_STATE, make_opt, &ro);
 }
 
 /* Settles the run of n optimistic pages from page first of seg (see
@@ -363,8 +346,7 @@ static void settle_run(const vr_seg_t *seg, unsigned first, unsigned n)
 	 * allocator gave back with MADV_DONTNEED would make read(2) into it
 	 * fail with EFAULT), and its mapping can merge again. */
 	if (uffd_unregister(fd, a, a + n) == 0)
-		vr_seg_change_locked(seg, VR_PG_REG, (n == 64 ? ~0ull : (1ull << n) - 1) << first,
-		                     false);
+		vr_seg_change_locked(seg, VR_PG_REG, vr_bits_run(first, n), false);
 }
 
 static void uffd_opt_settle(uintptr_t lo, uintptr_t hi)

@@ -63,9 +63,15 @@ typedef struct vr_seg_s {
 	unsigned first;
 } vr_seg_t;
 
+/* The mask of n bits from bit first (n from 1 to 64 - first). */
+static inline uint64_t vr_bits_run(unsigned first, unsigned n)
+{
+	return (n == 64 ? ~0ull : (1ull << n) - 1) << first;
+}
+
 static inline uint64_t vr_seg_all(const vr_seg_t *s)
 {
-	return s->n == 64 ? ~0ull : (1ull << s->n) - 1;
+	return vr_bits_run(0, s->n);
 }
 
 /*
