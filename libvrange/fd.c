@@ -58,16 +58,16 @@ int vr_fd_keep(vr_fd_t *k, int fd)
 	return 0;
 }
 
-bool vr_fd_ours(const vr_fd_t *k)
+int vr_fd_get_raw(const vr_fd_t *k)
 {
 	uint64_t dev, ino;
 	int fd = __atomic_load_n(&k->fd, __ATOMIC_ACQUIRE);
-	return identity(fd, &dev, &ino) && dev == k->dev && ino == k->ino;
+	return identity(fd, &dev, &ino) && dev == k->dev && ino == k->ino ? fd : -1;
 }
 
-int vr_fd_get_raw(const vr_fd_t *k)
+bool vr_fd_ours(const vr_fd_t *k)
 {
-	return vr_fd_ours(k) ? __atomic_load_n(&k->fd, __ATOMIC_ACQUIRE) : -1;
+	return vr_fd_get_raw(k) >= 0;
 }
 
 void vr_fd_drop(vr_fd_t *k)
