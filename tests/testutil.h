@@ -252,6 +252,47 @@ static void tu_run_case(const char *name, void (*fn)(void), unsigned timeout_s)
 	tap_ok(0, "case %s: the child died or hung (status 0x%x)", name, status);
 }
 
+/* What a program run by tu_capture printed, and how it ended. */
+typedef struct tu_run_s {
+	char out[1024];
+	char err[8192];
+	int status;
+	pid_t pid;
+} tu_run_t;
+
+/*
+ * Forks; the child, with its stdout and stderr on pipes and a 20-second
+ * alarm, calls exec(arg) (which execs, or returns and the child exits 127);
+ * the parent reads both outputs into r and waits for the child.
+ */
+__attribute__((unused))
+static void tu_capture(tu_run_t *r, void (*exec)(void *arg), void *arg)
+{
+	int out[2], err[2];
+	memset(r, 0, sizeof *r);
+	if (pipe(out) != 0 || pipe(err) != 0)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		close(out[0]);
+		close(err[0]);
+		close(out[1]);
+		close(err[1]);
+		alarm(20);
+		exec(arg);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	r->pid = pid;
+	tu_read_all(out[0], r->out, sizeof r->out);
+	tu_read_all(err[0], r->err, sizeof r->err);
+	while (waitpid(pid, &r->status, 0) < 0 && errno == EINTR)
+		;
+}
+
 __attribute__((unused))
 static double tu_now(void)
 {

@@ -25,12 +25,6 @@
 
 static char dir[] = "/tmp/t_config.XXXXXX";
 
-struct run {
-	char out[1024];
-	char err[8192];
-	int status;
-	pid_t pid;
-};
 
 /* The child: one page marked and unmarked, so that counters move; with
  * "close", stderr closed before exit, as sort and cat do. */
@@ -49,42 +43,32 @@ static int child(int argc, char **argv)
 	return 0;
 }
 
-/* Runs the child with the variables of env ("NAME=value", NULL-ended) added
- * to an environment without any VRANGE_* variable. */
-static void run(struct run *r, const char *const *env, const char *mode)
+struct child_args {
+	const char *const *env;
+	const char *mode;
+};
+
+static void exec_child(void *arg)
 {
-	int out[2], err[2];
-	memset(r, 0, sizeof *r);
-	if (pipe(out) != 0 || pipe(err) != 0)
-		return;
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		close(out[0]);
-		close(err[0]);
-		close(out[1]);
-		close(err[1]);
-		unsetenv("VRANGE_BACKEND");
-		unsetenv("VRANGE_DEBUG");
-		unsetenv("VRANGE_STATS");
-		unsetenv("VRANGE_STATS_FILE");
-		for (const char *const *e = env; *e; e++)
-			putenv((char *)*e);
-		alarm(20);
-		execl("/proc/self/exe", "t_config", "child", mode, (char *)NULL);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-	r->pid = pid;
-	tu_read_all(out[0], r->out, sizeof r->out);
-	tu_read_all(err[0], r->err, sizeof r->err);
-	while (waitpid(pid, &r->status, 0) < 0 && errno == EINTR)
-		;
+	const struct child_args *c = arg;
+	unsetenv("VRANGE_BACKEND");
+	unsetenv("VRANGE_DEBUG");
+	unsetenv("VRANGE_STATS");
+	unsetenv("VRANGE_STATS_FILE");
+	for (const char *const *e = c->env; *e; e++)
+		putenv((char *)*e);
+	execl("/proc/self/exe", "t_config", "child", c->mode, (char *)NULL);
 }
 
-static int ok_exit(const struct run *r)
+/* Runs the child with the variables of env ("NAME=value", NULL-ended) added
+ * to an environment without any VRANGE_* variable. */
+static void run(tu_run_t *r, const char *const *env, const char *mode)
+{
+	struct child_args c = { env, mode };
+	tu_capture(r, exec_child, &c);
+}
+
+static int ok_exit(const tu_run_t *r)
 {
 	return WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0;
 }
@@ -101,7 +85,7 @@ static size_t slurp(const char *path, char *buf, size_t len)
 
 static void test_debug(void)
 {
-	static struct run r;
+	static tu_run_t r;
 	const char *env[] = { "VRANGE_DEBUG=1", "VRANGE_BACKEND=Cookie", NULL };
 	run(&r, env, "");
 	tap_ok(ok_exit(&r) && strcmp(r.out, "backend cookie\n") == 0,
@@ -135,7 +119,7 @@ static void test_debug(void)
 
 static void test_unknown(void)
 {
-	static struct run r;
+	static tu_run_t r;
 	const char *env[] = { "VRANGE_STAT=1", "VRANGE_BACKEDN=eager", NULL };
 	run(&r, env, "");
 	tap_ok(ok_exit(&r) &&
@@ -157,7 +141,7 @@ static void test_unknown(void)
 
 static void test_stats_file(void)
 {
-	static struct run r;
+	static tu_run_t r;
 	char var[128], path[128], want[128];
 	static char text[8192];
 
@@ -195,7 +179,7 @@ static void test_stats_file(void)
 
 	/* Two processes, one file: two whole blocks, told apart by pid. */
 	snprintf(var, sizeof var, "VRANGE_STATS_FILE=%s/shared.txt", dir);
-	static struct run r2;
+	static tu_run_t r2;
 	run(&r, file, "");
 	run(&r2, file, "");
 	snprintf(path, sizeof path, "%s/shared.txt", dir);

@@ -38,12 +38,6 @@
 static char here[PATH_MAX];    /* the directory of the test programs */
 static char tmp[PATH_MAX + 32];
 
-struct run {
-	char out[512];
-	char err[8192];
-	int status;
-	pid_t pid;
-};
 
 static int copy(const char *from, const char *to, uid_t uid, gid_t gid, mode_t mode)
 {
@@ -62,31 +56,21 @@ static int copy(const char *from, const char *to, uid_t uid, gid_t gid, mode_t m
 	return n < 0 ? -1 : r;
 }
 
-static void run(struct run *r, const char *prog, const char *const *env)
+struct prog_args {
+	const char *prog;
+	const char *const *env;
+};
+
+static void exec_prog(void *arg)
 {
-	int out[2], err[2];
-	memset(r, 0, sizeof *r);
-	if (pipe(out) != 0 || pipe(err) != 0)
-		return;
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(out[1], 1);
-		dup2(err[1], 2);
-		close(out[0]);
-		close(err[0]);
-		close(out[1]);
-		close(err[1]);
-		alarm(20);
-		execle(prog, prog, (char *)NULL, env);
-		_exit(127);
-	}
-	close(out[1]);
-	close(err[1]);
-	r->pid = pid;
-	tu_read_all(out[0], r->out, sizeof r->out);
-	tu_read_all(err[0], r->err, sizeof r->err);
-	while (waitpid(pid, &r->status, 0) < 0 && errno == EINTR)
-		;
+	const struct prog_args *c = arg;
+	execle(c->prog, c->prog, (char *)NULL, c->env);
+}
+
+static void run(tu_run_t *r, const char *prog, const char *const *env)
+{
+	struct prog_args c = { prog, env };
+	tu_capture(r, exec_prog, &c);
 }
 
 static int stats_file(pid_t pid)
@@ -108,7 +92,7 @@ static void test_program(const char *name, int preload, uid_t uid, gid_t gid)
 		tap_ok(0, "%s: copies made (%s)", name, strerror(errno));
 		return;
 	}
-	static struct run r0, rc, rs;
+	static tu_run_t r0, rc, rs;
 	const char *none[] = { NULL };
 	run(&r0, plain, none);
 	char auto_be[32] = "";
